@@ -1,0 +1,28 @@
+// Private to the cli module: how a command is described and registered.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace mll::cli {
+
+namespace po = boost::program_options;
+
+struct Command {
+  std::string name;     // words as typed: "graph build"
+  std::string summary;  // one line for `mll --help`
+  std::string usage;    // synopsis after "mll <name> "
+  // Adds the command's options; `positional` receives its positional arguments in order.
+  std::function<void(po::options_description&, po::positional_options_description&)> options;
+  // Runs the command; returns the exit code (0 on success). Errors are thrown.
+  std::function<int(const po::variables_map&)> run;
+};
+
+// Each commands_*.cpp file contributes its commands here.
+void add_graph_commands(std::vector<Command>& commands);
+void add_demo_commands(std::vector<Command>& commands);
+
+}  // namespace mll::cli
