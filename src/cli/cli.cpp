@@ -40,28 +40,27 @@ void print_global_help(std::ostream& out, const std::vector<Command>& commands) 
   }
   out << "\nCommon options of every command: -c/--config FILE (INI, a [section] per command,\n"
       << "e.g. [graph.build]; the command line wins), -v/--verbose, --log-level, --log-file.\n"
-      << "Exit codes: 0 ok, 64 usage, 65 bad data, 70 internal, 74 I/O, 75 interrupted (requeue).\n";
+      << "Exit codes: 0 ok, 64 usage, 65 bad data, 70 internal, 74 I/O, 75 interrupted "
+         "(requeue).\n";
 }
 
 po::options_description common_options() {
   po::options_description common("Common options");
-  common.add_options()
-      ("help,h", "show this help and exit")
-      ("config,c", po::value<std::string>()->value_name("FILE"),
-       "read options from an INI file; section [<command with dots>], e.g. [graph.build]")
-      ("verbose,v", po::bool_switch(), "log debug messages (same as --log-level debug)")
-      ("log-level", po::value<std::string>()->default_value("info")->value_name("LEVEL"),
-       "trace, debug, info, warn, error or off")
-      ("log-file", po::value<std::string>()->value_name("FILE"),
-       "also write the log to FILE");
+  common.add_options()("help,h", "show this help and exit")(
+      "config,c", po::value<std::string>()->value_name("FILE"),
+      "read options from an INI file; section [<command with dots>], e.g. [graph.build]")(
+      "verbose,v", po::bool_switch(), "log debug messages (same as --log-level debug)")(
+      "log-level", po::value<std::string>()->default_value("info")->value_name("LEVEL"),
+      "trace, debug, info, warn, error or off")(
+      "log-file", po::value<std::string>()->value_name("FILE"), "also write the log to FILE");
   return common;
 }
 
 // Applies the config file's keys for `command` (and its unsectioned keys) as if they were given
 // on the command line after the real arguments, so that the real arguments win.
 void apply_config(const std::string& path, const Command& command,
-                  const po::options_description& options,
-                  const std::vector<Command>& commands, po::variables_map& vm) {
+                  const po::options_description& options, const std::vector<Command>& commands,
+                  po::variables_map& vm) {
   std::ifstream in(path);
   if (!in) MLL_THROW(DataError, path, ": config file not found or unreadable");
   po::options_description none;

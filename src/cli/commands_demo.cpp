@@ -13,12 +13,11 @@ namespace mll::cli {
 namespace {
 
 void demo_options(po::options_description& d, po::positional_options_description&) {
-  d.add_options()
-      ("out,o", po::value<std::string>()->default_value("mll-demo")->value_name("DIR"),
-       "directory for everything the demo writes (created; its files are replaced)")
-      ("wordnet", po::value<std::string>()->default_value(graph::WordNet::default_dir())
-                      ->value_name("DIR"),
-       "WordNet 3.0 database directory");
+  d.add_options()("out,o", po::value<std::string>()->default_value("mll-demo")->value_name("DIR"),
+                  "directory for everything the demo writes (created; its files are replaced)")(
+      "wordnet",
+      po::value<std::string>()->default_value(graph::WordNet::default_dir())->value_name("DIR"),
+      "WordNet 3.0 database directory");
 }
 
 int demo_run(const po::variables_map& vm) {

@@ -13,25 +13,25 @@ namespace mll::cli {
 namespace {
 
 void build_options(po::options_description& d, po::positional_options_description&) {
-  d.add_options()
-      ("seeds", po::value<std::string>()->value_name("FILE|DIR"),
-       "seed concepts: a file of wnids (one per line, optional tab + name) or a directory whose "
-       "subfolders are wnids; default: the ImageNet-1k list in mll's data/imagenet")
-      ("out,o", po::value<std::string>()->default_value("graph.h5")->value_name("FILE"),
-       "output HDF5 file")
-      ("wordnet", po::value<std::string>()->default_value(graph::WordNet::default_dir())
-                      ->value_name("DIR"),
-       "WordNet 3.0 database directory (data.noun, index.noun; Debian package wordnet-base)")
-      ("caption-style", po::value<std::string>()->default_value("lemma-which-is")
-                            ->value_name("STYLE"),
-       "node captions: 'lemma-which-is' (\"dog which is a member of ...\", the paper) or "
-       "'definition' (the gloss alone, the authors' code)")
-      ("min-depth", po::value<int>()->default_value(0)->value_name("EDGES"),
-       "drop non-seed nodes whose longest path from entity.n.01 has fewer edges than this "
-       "(0 keeps all ancestors)")
-      ("max-seeds-below", po::value<int>()->default_value(0)->value_name("COUNT"),
-       "drop non-seed nodes with more than COUNT seeds at or below them (0: no limit)")
-      ("force", po::bool_switch(), "overwrite an existing output file");
+  d.add_options()(
+      "seeds", po::value<std::string>()->value_name("FILE|DIR"),
+      "seed concepts: a file of wnids (one per line, optional tab + name) or a directory whose "
+      "subfolders are wnids; default: the ImageNet-1k list in mll's data/imagenet")(
+      "out,o", po::value<std::string>()->default_value("graph.h5")->value_name("FILE"),
+      "output HDF5 file")(
+      "wordnet",
+      po::value<std::string>()->default_value(graph::WordNet::default_dir())->value_name("DIR"),
+      "WordNet 3.0 database directory (data.noun, index.noun; Debian package wordnet-base)")(
+      "caption-style",
+      po::value<std::string>()->default_value("lemma-which-is")->value_name("STYLE"),
+      "node captions: 'lemma-which-is' (\"dog which is a member of ...\", the paper) or "
+      "'definition' (the gloss alone, the authors' code)")(
+      "min-depth", po::value<int>()->default_value(0)->value_name("EDGES"),
+      "drop non-seed nodes whose longest path from entity.n.01 has fewer edges than this "
+      "(0 keeps all ancestors)")(
+      "max-seeds-below", po::value<int>()->default_value(0)->value_name("COUNT"),
+      "drop non-seed nodes with more than COUNT seeds at or below them (0: no limit)")(
+      "force", po::bool_switch(), "overwrite an existing output file");
 }
 
 int build_run(const po::variables_map& vm) {
@@ -57,13 +57,12 @@ int build_run(const po::variables_map& vm) {
 }
 
 void show_options(po::options_description& d, po::positional_options_description& p) {
-  d.add_options()
-      ("node", po::value<std::string>()->required()->value_name("WNID|NAME"),
-       "the node: a wnid (n02084071), an NLTK name (dog.n.01) or a lemma (dog)")
-      ("graph,g", po::value<std::string>()->default_value("graph.h5")->value_name("FILE"),
-       "graph file written by mll graph build")
-      ("max-paths", po::value<int>()->default_value(8)->value_name("COUNT"),
-       "print at most this many paths to the root");
+  d.add_options()("node", po::value<std::string>()->required()->value_name("WNID|NAME"),
+                  "the node: a wnid (n02084071), an NLTK name (dog.n.01) or a lemma (dog)")(
+      "graph,g", po::value<std::string>()->default_value("graph.h5")->value_name("FILE"),
+      "graph file written by mll graph build")(
+      "max-paths", po::value<int>()->default_value(8)->value_name("COUNT"),
+      "print at most this many paths to the root");
   p.add("node", 1);
 }
 
@@ -77,14 +76,15 @@ int show_run(const po::variables_map& vm) {
               "; give a wnid or an NLTK name");
   }
   if (index < 0) MLL_THROW(UsageError, "no node '", key, "' in ", path);
-  print_node(std::cout, graph, index, static_cast<std::size_t>(std::max(1, vm["max-paths"].as<int>())));
+  print_node(std::cout, graph, index,
+             static_cast<std::size_t>(std::max(1, vm["max-paths"].as<int>())));
   return 0;
 }
 
 void stats_options(po::options_description& d, po::positional_options_description&) {
-  d.add_options()
-      ("graph,g", po::value<std::string>()->default_value("graph.h5")->value_name("FILE"),
-       "graph file written by mll graph build");
+  d.add_options()("graph,g",
+                  po::value<std::string>()->default_value("graph.h5")->value_name("FILE"),
+                  "graph file written by mll graph build");
 }
 
 int stats_run(const po::variables_map& vm) {
@@ -100,8 +100,8 @@ void add_graph_commands(std::vector<Command>& commands) {
                       "[--seeds FILE|DIR] [--out graph.h5] [options]", build_options, build_run});
   commands.push_back({"graph show", "show one node: lemmas, caption, parents, paths to the root",
                       "WNID|NAME [--graph graph.h5]", show_options, show_run});
-  commands.push_back({"graph stats", "counts and depth histogram of a graph",
-                      "[--graph graph.h5]", stats_options, stats_run});
+  commands.push_back({"graph stats", "counts and depth histogram of a graph", "[--graph graph.h5]",
+                      stats_options, stats_run});
 }
 
 }  // namespace mll::cli

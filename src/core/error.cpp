@@ -5,7 +5,10 @@
 namespace mll {
 
 Error::Error(ExitCode code, std::string message, const char* file, int line)
-    : std::runtime_error(message), code_(code), message_(std::move(message)), file_(file),
+    : std::runtime_error(message),
+      code_(code),
+      message_(std::move(message)),
+      file_(file),
       line_(line) {}
 
 Error& Error::add_context(const std::string& context) {

@@ -46,10 +46,15 @@ void check_output_path(const std::string& path, bool force) {
   if (!stdfs::is_directory(dir, ec)) {
     MLL_THROW(UsageError, path, ": cannot write output: directory '", dir, "' does not exist");
   }
-  if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-    MLL_THROW(UsageError, path, ": cannot write output: directory '", dir,
-              "' is not writable: ", std::strerror(errno));
+  // access() says yes to root even on read-only file systems, so creating a probe file is the
+  // only reliable test; it is done now, before any expensive work starts.
+  const std::string probe = path + ".probe." + std::to_string(::getpid());
+  const int fd = ::open(probe.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+  if (fd < 0) {
+    MLL_THROW(UsageError, path, ": cannot write output in '", dir, "': ", std::strerror(errno));
   }
+  ::close(fd);
+  ::unlink(probe.c_str());
 }
 
 void require_input_file(const std::string& path, const std::string& what) {

@@ -112,7 +112,9 @@ std::string caption_of(const std::vector<std::string>& lemmas, const std::string
 
 Graph::Graph(std::vector<Node> nodes, std::vector<Edge> edges, BuildOptions options,
              std::string wordnet_sha256)
-    : nodes_(std::move(nodes)), edges_(std::move(edges)), options_(options),
+    : nodes_(std::move(nodes)),
+      edges_(std::move(edges)),
+      options_(options),
       wordnet_sha256_(std::move(wordnet_sha256)) {
   const auto n = static_cast<std::int32_t>(nodes_.size());
   parents_.assign(nodes_.size(), {});

@@ -117,7 +117,8 @@ Graph read_graph(const h5::Group& group) {
   options.caption_style = parse_caption_style(group.attr_string("caption_style"));
   options.min_depth = static_cast<int>(group.attr_int("min_depth"));
   options.max_seeds_below = static_cast<int>(group.attr_int("max_seeds_below"));
-  Graph graph(std::move(nodes), std::move(edges), options, group.attr_string("wordnet_data_sha256"));
+  Graph graph(std::move(nodes), std::move(edges), options,
+              group.attr_string("wordnet_data_sha256"));
   const std::string stored_hash = group.attr_string("content_hash");
   if (stored_hash != graph.content_hash()) {
     MLL_THROW(DataError, where, ": content hash mismatch (stored ", stored_hash.substr(0, 12),

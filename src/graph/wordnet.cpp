@@ -68,7 +68,9 @@ std::string definition_of(std::string_view gloss) {
     }
     out.push_back(gloss[i++]);
   }
-  const auto is_trim = [](char c) { return c == ' ' || c == ';' || std::isspace(static_cast<unsigned char>(c)); };
+  const auto is_trim = [](char c) {
+    return c == ' ' || c == ';' || std::isspace(static_cast<unsigned char>(c));
+  };
   // Python's strip() (whitespace) followed by strip("; ") never removes a ';' that is followed by
   // a non-space, non-';' character, so trimming the union of both sets from each end is the same.
   std::size_t begin = 0, end = out.size();
@@ -143,7 +145,8 @@ WordNet WordNet::load(const std::string& dir) {
       if (k + 1 >= fields.size()) bad("truncated word list");
       synset.lemmas.emplace_back(fields[k]);
     }
-    if (k >= fields.size() || !parse_number(fields[k], 10, &pointer_count)) bad("bad pointer count");
+    if (k >= fields.size() || !parse_number(fields[k], 10, &pointer_count))
+      bad("bad pointer count");
     ++k;
     for (std::uint64_t p = 0; p < pointer_count; ++p, k += 4) {
       if (k + 3 >= fields.size()) bad("truncated pointer list");
@@ -194,10 +197,9 @@ WordNet WordNet::load(const std::string& dir) {
     Synset& synset = wn.synsets_[i];
     const std::string lemma = lower(synset.lemmas.front());
     const auto entry = wn.index_.find(lemma);
-    const auto position =
-        entry == wn.index_.end()
-            ? std::vector<std::uint32_t>::const_iterator{}
-            : std::find(entry->second.begin(), entry->second.end(), synset.offset);
+    const auto position = entry == wn.index_.end() ? std::vector<std::uint32_t>::const_iterator{}
+                                                   : std::find(entry->second.begin(),
+                                                               entry->second.end(), synset.offset);
     if (entry == wn.index_.end() || position == entry->second.end()) {
       MLL_THROW(DataError, index_path, ": synset ", wnid_of(synset.offset), " ('", lemma,
                 "') is missing from the index");
@@ -235,7 +237,7 @@ const Synset* WordNet::find_name(std::string_view name) const {
 std::vector<std::string> WordNet::morphy(std::string_view word) const {
   // WordNet's noun detachment rules (morph.c), applied once, as NLTK's morphy does.
   static const std::pair<const char*, const char*> kRules[] = {
-      {"s", ""},     {"ses", "s"},   {"xes", "x"},   {"zes", "z"},
+      {"s", ""},      {"ses", "s"},   {"xes", "x"},   {"zes", "z"},
       {"ches", "ch"}, {"shes", "sh"}, {"men", "man"}, {"ies", "y"}};
   std::string form = lower(word);
   std::replace(form.begin(), form.end(), ' ', '_');

@@ -108,9 +108,9 @@ std::vector<std::string> read_string_values(hid_t object, hid_t file_type, hid_t
   if (H5Tis_variable_str(file_type) > 0) {
     Handle mem = string_type();
     std::vector<char*> buffer(count, nullptr);
-    const herr_t rc = is_attribute ? H5Aread(object, mem.get(), buffer.data())
-                                   : H5Dread(object, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                             buffer.data());
+    const herr_t rc =
+        is_attribute ? H5Aread(object, mem.get(), buffer.data())
+                     : H5Dread(object, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data());
     if (rc < 0) fail(where, "cannot read strings");
     for (char* s : buffer) out.emplace_back(s ? s : "");
     H5Dvlen_reclaim(mem.get(), space, H5P_DEFAULT, buffer.data());
@@ -118,9 +118,9 @@ std::vector<std::string> read_string_values(hid_t object, hid_t file_type, hid_t
     const std::size_t size = H5Tget_size(file_type);
     Handle mem(H5Tcopy(file_type));
     std::vector<char> buffer(count * size + 1, '\0');
-    const herr_t rc = is_attribute ? H5Aread(object, mem.get(), buffer.data())
-                                   : H5Dread(object, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                             buffer.data());
+    const herr_t rc =
+        is_attribute ? H5Aread(object, mem.get(), buffer.data())
+                     : H5Dread(object, mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buffer.data());
     if (rc < 0) fail(where, "cannot read strings");
     for (std::size_t i = 0; i < count; ++i) {
       const char* start = buffer.data() + i * size;
@@ -159,14 +159,30 @@ void Handle::reset() noexcept {
   // Close failures cannot be reported from a destructor; they are dropped from the stack so that
   // they do not leak into the next error message.
   switch (H5Iget_type(id_)) {
-    case H5I_FILE: H5Fclose(id_); break;
-    case H5I_GROUP: H5Gclose(id_); break;
-    case H5I_DATASET: H5Dclose(id_); break;
-    case H5I_DATASPACE: H5Sclose(id_); break;
-    case H5I_DATATYPE: H5Tclose(id_); break;
-    case H5I_ATTR: H5Aclose(id_); break;
-    case H5I_GENPROP_LST: H5Pclose(id_); break;
-    default: H5Idec_ref(id_); break;
+    case H5I_FILE:
+      H5Fclose(id_);
+      break;
+    case H5I_GROUP:
+      H5Gclose(id_);
+      break;
+    case H5I_DATASET:
+      H5Dclose(id_);
+      break;
+    case H5I_DATASPACE:
+      H5Sclose(id_);
+      break;
+    case H5I_DATATYPE:
+      H5Tclose(id_);
+      break;
+    case H5I_ATTR:
+      H5Aclose(id_);
+      break;
+    case H5I_GENPROP_LST:
+      H5Pclose(id_);
+      break;
+    default:
+      H5Idec_ref(id_);
+      break;
   }
   H5Eclear2(H5E_DEFAULT);
   id_ = -1;
@@ -177,8 +193,8 @@ void Handle::reset() noexcept {
 
 File File::create(const std::string& path, bool truncate) {
   silence_hdf5();
-  Handle file(H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT,
-                        H5P_DEFAULT));
+  Handle file(
+      H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT));
   if (!file.valid()) fail(path, "cannot create HDF5 file");
   return File(std::move(file), path);
 }
@@ -277,11 +293,11 @@ void Group::write(const std::string& name, const std::vector<T>& values, Dims di
                         " values do not fill the requested shape");
   }
   Handle space = make_space(dims, child_path(name));
-  Handle dataset(H5Dcreate2(handle_.get(), name.c_str(), native_type<T>(), space.get(),
-                            H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+  Handle dataset(H5Dcreate2(handle_.get(), name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
+                            H5P_DEFAULT, H5P_DEFAULT));
   if (!dataset.valid()) fail(child_path(name), "cannot create dataset");
-  if (!values.empty() && H5Dwrite(dataset.get(), native_type<T>(), H5S_ALL, H5S_ALL,
-                                  H5P_DEFAULT, values.data()) < 0) {
+  if (!values.empty() &&
+      H5Dwrite(dataset.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) < 0) {
     fail(child_path(name), "cannot write dataset");
   }
 }
@@ -302,8 +318,8 @@ void Group::write_strings(const std::string& name, const std::vector<std::string
   std::vector<const char*> pointers;
   pointers.reserve(values.size());
   for (const auto& value : values) pointers.push_back(value.c_str());
-  if (!values.empty() && H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                                  pointers.data()) < 0) {
+  if (!values.empty() &&
+      H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()) < 0) {
     fail(child_path(name), "cannot write strings");
   }
 }
@@ -324,7 +340,8 @@ std::vector<std::string> Group::read_strings(const std::string& name) const {
 template <typename T>
 Dataset Group::create_extendible(const std::string& name, const Dims& row_dims,
                                  std::uint64_t chunk_rows) const {
-  std::vector<hsize_t> dims{0}, max_dims{H5S_UNLIMITED}, chunk{std::max<std::uint64_t>(1, chunk_rows)};
+  std::vector<hsize_t> dims{0}, max_dims{H5S_UNLIMITED},
+      chunk{std::max<std::uint64_t>(1, chunk_rows)};
   for (auto d : row_dims) {
     dims.push_back(d);
     max_dims.push_back(d);
@@ -336,8 +353,8 @@ Dataset Group::create_extendible(const std::string& name, const Dims& row_dims,
   if (H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data()) < 0) {
     fail(child_path(name), "cannot set chunking");
   }
-  Handle dataset(H5Dcreate2(handle_.get(), name.c_str(), native_type<T>(), space.get(),
-                            H5P_DEFAULT, properties.get(), H5P_DEFAULT));
+  Handle dataset(H5Dcreate2(handle_.get(), name.c_str(), native_type<T>(), space.get(), H5P_DEFAULT,
+                            properties.get(), H5P_DEFAULT));
   if (!dataset.valid()) fail(child_path(name), "cannot create dataset");
   return Dataset(std::move(dataset), child_path(name));
 }
@@ -407,8 +424,7 @@ void Group::set_attr(const std::string& name, std::int64_t value) const {
 }
 
 void Group::set_attr(const std::string& name, double value) const {
-  write_attribute(handle_.get(), name, H5T_NATIVE_DOUBLE, &value,
-                  file_ + ":" + path_ + "@" + name);
+  write_attribute(handle_.get(), name, H5T_NATIVE_DOUBLE, &value, file_ + ":" + path_ + "@" + name);
 }
 
 std::string Group::attr_string(const std::string& name) const {
@@ -447,14 +463,14 @@ void Dataset::write_block(const Dims& offset, const Dims& count, const T* values
   if (!file_space.valid()) fail(path_, "cannot get dataspace");
   const auto hoffset = to_hsize(offset);
   const auto hcount = to_hsize(count);
-  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, hoffset.data(), nullptr,
-                          hcount.data(), nullptr) < 0) {
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, hoffset.data(), nullptr, hcount.data(),
+                          nullptr) < 0) {
     fail(path_, "cannot select block");
   }
   if (product(count) == 0) return;
   Handle memory_space = make_space(count, path_);
-  if (H5Dwrite(handle_.get(), native_type<T>(), memory_space.get(), file_space.get(),
-               H5P_DEFAULT, values) < 0) {
+  if (H5Dwrite(handle_.get(), native_type<T>(), memory_space.get(), file_space.get(), H5P_DEFAULT,
+               values) < 0) {
     fail(path_, "cannot write block");
   }
 }
@@ -467,8 +483,8 @@ std::vector<T> Dataset::read_block(const Dims& offset, const Dims& count) const 
   if (!file_space.valid()) fail(path_, "cannot get dataspace");
   const auto hoffset = to_hsize(offset);
   const auto hcount = to_hsize(count);
-  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, hoffset.data(), nullptr,
-                          hcount.data(), nullptr) < 0) {
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, hoffset.data(), nullptr, hcount.data(),
+                          nullptr) < 0) {
     fail(path_, "cannot select block");
   }
   Handle memory_space = make_space(count, path_);
@@ -499,13 +515,13 @@ void Dataset::extend(const Dims& new_dims) {
   if (H5Dset_extent(handle_.get(), hdims.data()) < 0) fail(path_, "cannot extend dataset");
 }
 
-#define MLL_H5_INSTANTIATE(T)                                                                 \
-  template void Group::write<T>(const std::string&, const std::vector<T>&, Dims) const;       \
-  template std::vector<T> Group::read<T>(const std::string&, Dims*) const;                    \
+#define MLL_H5_INSTANTIATE(T)                                                                  \
+  template void Group::write<T>(const std::string&, const std::vector<T>&, Dims) const;        \
+  template std::vector<T> Group::read<T>(const std::string&, Dims*) const;                     \
   template Dataset Group::create_extendible<T>(const std::string&, const Dims&, std::uint64_t) \
-      const;                                                                                  \
-  template void Dataset::write_block<T>(const Dims&, const Dims&, const T*);                  \
-  template std::vector<T> Dataset::read_block<T>(const Dims&, const Dims&) const;             \
+      const;                                                                                   \
+  template void Dataset::write_block<T>(const Dims&, const Dims&, const T*);                   \
+  template std::vector<T> Dataset::read_block<T>(const Dims&, const Dims&) const;              \
   template std::vector<T> Dataset::read_all<T>() const;
 
 MLL_H5_INSTANTIATE(std::int8_t)

@@ -34,8 +34,8 @@ class ScratchDir {
     for (char& c : name) {
       if (c == '/') c = '_';
     }
-    path_ = std::filesystem::temp_directory_path() / ("mll-test-" + name + "-" +
-                                                      std::to_string(::getpid()));
+    path_ = std::filesystem::temp_directory_path() /
+            ("mll-test-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

@@ -45,11 +45,11 @@ class Error : public std::runtime_error {
   int line_;
 };
 
-#define MLL_DEFINE_ERROR(Name, Code)                                                      \
-  class Name : public Error {                                                             \
-   public:                                                                                \
-    explicit Name(std::string message, const char* file = "", int line = 0)              \
-        : Error(Code, std::move(message), file, line) {}                                  \
+#define MLL_DEFINE_ERROR(Name, Code)                                        \
+  class Name : public Error {                                               \
+   public:                                                                  \
+    explicit Name(std::string message, const char* file = "", int line = 0) \
+        : Error(Code, std::move(message), file, line) {}                    \
   }
 
 MLL_DEFINE_ERROR(UsageError, ExitCode::kUsage);
@@ -78,10 +78,12 @@ ExitCode exit_code_of(const std::exception& e) noexcept;
 #define MLL_THROW(Type, ...) throw Type(::mll::cat(__VA_ARGS__), __FILE__, __LINE__)
 
 // An always-on assertion for invariants (also in release builds): failure is a bug in mll.
-#define MLL_CHECK(cond, ...)                                                                    \
-  do {                                                                                          \
-    if (!(cond)) {                                                                              \
-      throw ::mll::InternalError(::mll::cat("invariant failed: " #cond ". ", ##__VA_ARGS__),    \
-                                 __FILE__, __LINE__);                                           \
-    }                                                                                           \
+// MLL_CHECK(cond) or MLL_CHECK(cond, message parts...).
+#define MLL_CHECK(...) MLL_CHECK_IMPL(__VA_ARGS__, "")
+#define MLL_CHECK_IMPL(cond, ...)                                                          \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      throw ::mll::InternalError(::mll::cat("invariant failed: " #cond ". ", __VA_ARGS__), \
+                                 __FILE__, __LINE__);                                      \
+    }                                                                                      \
   } while (false)

@@ -11,9 +11,9 @@
 
 namespace mll {
 
-// Incremental SHA-256. Feed bytes with update(); hex() finishes and returns 64 lowercase hex digits.
-// Values are fed with an explicit framing (length prefixes) by the callers' canonical writers so
-// that ("ab","c") and ("a","bc") hash differently.
+// Incremental SHA-256. Feed bytes with update(); hex() finishes and returns 64 lowercase hex
+// digits. Values are fed with an explicit framing (length prefixes) by the callers' canonical
+// writers so that ("ab","c") and ("a","bc") hash differently.
 class Sha256 {
  public:
   Sha256();

@@ -15,11 +15,11 @@ namespace mll::graph {
 
 // One noun synset.
 struct Synset {
-  std::uint32_t offset = 0;             // byte offset in data.noun, the synset's identity
-  std::vector<std::string> lemmas;      // as written in data.noun (underscores, original case)
-  std::vector<std::uint32_t> parents;   // hypernyms (@) and instance hypernyms (@i), file order
-  std::string definition;               // the gloss without quoted examples (NLTK's rule)
-  std::string name;                     // NLTK-style name, e.g. "dog.n.01"
+  std::uint32_t offset = 0;            // byte offset in data.noun, the synset's identity
+  std::vector<std::string> lemmas;     // as written in data.noun (underscores, original case)
+  std::vector<std::uint32_t> parents;  // hypernyms (@) and instance hypernyms (@i), file order
+  std::string definition;              // the gloss without quoted examples (NLTK's rule)
+  std::string name;                    // NLTK-style name, e.g. "dog.n.01"
 };
 
 // "n02084071" for offset 2084071.
@@ -63,7 +63,7 @@ class WordNet {
   std::vector<Synset> synsets_;  // in offset order
   std::unordered_map<std::uint32_t, std::size_t> by_offset_;
   std::unordered_map<std::string, std::size_t> by_name_;
-  std::unordered_map<std::string, std::vector<std::uint32_t>> index_;  // lemma -> offsets
+  std::unordered_map<std::string, std::vector<std::uint32_t>> index_;     // lemma -> offsets
   std::unordered_map<std::string, std::vector<std::string>> exceptions_;  // noun.exc
 };
 

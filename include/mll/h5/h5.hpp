@@ -82,7 +82,7 @@ class Group {
   Group open_group(const std::string& name) const;    // throws DataError if absent
   Group create_group(const std::string& name) const;  // throws IoError if it exists
   Group require_group(const std::string& name) const;
-  std::vector<std::string> list() const;  // names of direct children, in name order
+  std::vector<std::string> list() const;       // names of direct children, in name order
   void remove(const std::string& name) const;  // unlinks a child; throws DataError if absent
 
   // Contiguous (or, with `chunk`, chunked + compressed) dataset written in one call.

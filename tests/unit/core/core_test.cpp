@@ -1,0 +1,138 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "mll/core/data.hpp"
+#include "mll/core/error.hpp"
+#include "mll/core/fs.hpp"
+#include "mll/core/hash.hpp"
+#include "mll/core/log.hpp"
+#include "test_paths.hpp"
+
+namespace mll {
+namespace {
+
+TEST(Error, TypedErrorsCarryTheirExitCodes) {
+  EXPECT_EQ(exit_code_of(UsageError("x")), ExitCode::kUsage);
+  EXPECT_EQ(exit_code_of(DataError("x")), ExitCode::kDataError);
+  EXPECT_EQ(exit_code_of(IoError("x")), ExitCode::kIoError);
+  EXPECT_EQ(exit_code_of(InternalError("x")), ExitCode::kInternal);
+  EXPECT_EQ(exit_code_of(Interrupted("x")), ExitCode::kInterrupted);
+  EXPECT_EQ(exit_code_of(std::runtime_error("x")), ExitCode::kInternal);
+  EXPECT_EQ(static_cast<int>(ExitCode::kUsage), 64);
+  EXPECT_EQ(static_cast<int>(ExitCode::kDataError), 65);
+  EXPECT_EQ(static_cast<int>(ExitCode::kInternal), 70);
+  EXPECT_EQ(static_cast<int>(ExitCode::kIoError), 74);
+  EXPECT_EQ(static_cast<int>(ExitCode::kInterrupted), 75);
+}
+
+TEST(Error, ThrowMacroRecordsLocationAndMessage) {
+  try {
+    MLL_THROW(DataError, "file.txt:", 12, ": bad wnid '", "x", "'");
+    FAIL() << "no exception";
+  } catch (const DataError& e) {
+    EXPECT_STREQ(e.what(), "file.txt:12: bad wnid 'x'");
+    EXPECT_GT(e.line(), 0);
+    EXPECT_NE(std::string(e.file()).find("core_test.cpp"), std::string::npos);
+  }
+}
+
+TEST(Error, ContextIsPrefixed) {
+  DataError e("bad value");
+  e.add_context("reading store.h5");
+  EXPECT_STREQ(e.what(), "reading store.h5: bad value");
+}
+
+TEST(Error, CheckThrowsInternalErrorOnlyWhenFalse) {
+  EXPECT_NO_THROW(MLL_CHECK(1 + 1 == 2));
+  EXPECT_THROW(MLL_CHECK(1 + 1 == 3, "arithmetic"), InternalError);
+}
+
+TEST(Hash, Sha256KnownVectors) {
+  // FIPS 180-2 test vectors.
+  EXPECT_EQ(Sha256().update("abc").hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256().hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Hash, FieldsAreFramed) {
+  EXPECT_NE(Sha256().update_field("ab").update_field("c").hex(),
+            Sha256().update_field("a").update_field("bc").hex());
+}
+
+TEST(Hash, FileHashEqualsInMemoryHash) {
+  test::ScratchDir dir;
+  const std::string path = dir / "f.bin";
+  std::string content(3'000'000, 'x');
+  content[1234] = 'y';
+  std::ofstream(path, std::ios::binary) << content;
+  EXPECT_EQ(sha256_file(path), Sha256().update(content).hex());
+  EXPECT_THROW(sha256_file(dir / "missing"), IoError);
+}
+
+TEST(Fs, OutputChecks) {
+  test::ScratchDir dir;
+  EXPECT_NO_THROW(fs::check_output_path(dir / "new.h5", false));
+  std::ofstream(dir / "old.h5") << "data";
+  EXPECT_THROW(fs::check_output_path(dir / "old.h5", false), UsageError);
+  EXPECT_NO_THROW(fs::check_output_path(dir / "old.h5", true));
+  EXPECT_THROW(fs::check_output_path(dir / "nodir/x.h5", true), UsageError);
+  EXPECT_THROW(fs::check_output_path(dir.path(), true), UsageError);
+  EXPECT_THROW(fs::check_output_path("/proc/x.h5", true), UsageError);
+  // The probe file used for the check is gone.
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+}
+
+TEST(Fs, AtomicOutputReplacesOnlyOnCommit) {
+  test::ScratchDir dir;
+  const std::string path = dir / "out.txt";
+  std::ofstream(path) << "old";
+  {
+    fs::AtomicOutput output(path);
+    std::ofstream(output.temp_path()) << "half-written";
+    // No commit: an exception or kill here must leave the old file.
+  }
+  EXPECT_EQ(fs::read_file(path), "old");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.path()), {}), 1);
+  {
+    fs::AtomicOutput output(path);
+    std::ofstream(output.temp_path()) << "new";
+    output.commit();
+  }
+  EXPECT_EQ(fs::read_file(path), "new");
+}
+
+TEST(Fs, ReadFileErrors) {
+  test::ScratchDir dir;
+  EXPECT_THROW(fs::read_file(dir / "missing"), DataError);
+  EXPECT_THROW(fs::require_input_file(dir.path(), "seed file"), DataError);
+}
+
+TEST(Log, ParseLevel) {
+  EXPECT_EQ(log::parse_level("debug"), log::Level::kDebug);
+  EXPECT_EQ(log::parse_level("off"), log::Level::kOff);
+  EXPECT_THROW(log::parse_level("loud"), UsageError);
+}
+
+TEST(Log, FileSinkReceivesMessages) {
+  test::ScratchDir dir;
+  const std::string path = dir / "rank.log";
+  log::set_file(path);
+  log::set_rank(3);
+  log::warn("disk almost full: ", 97, "%");
+  log::set_file("");
+  log::set_rank(-1);
+  const std::string text = fs::read_file(path);
+  EXPECT_NE(text.find("[rank 3]"), std::string::npos);
+  EXPECT_NE(text.find("disk almost full: 97%"), std::string::npos);
+  EXPECT_THROW(log::set_file("/nonexistent-dir/x.log"), IoError);
+}
+
+TEST(Data, ShippedFilesAreFound) {
+  EXPECT_TRUE(std::filesystem::exists(data_file("imagenet/imagenet1k_wnids.txt")));
+  EXPECT_THROW(data_file("no/such/file"), DataError);
+}
+
+}  // namespace
+}  // namespace mll
