@@ -39,8 +39,8 @@ set(MLL_TEST_ENV
 # A GoogleTest executable; each test case becomes one ctest test.
 function(mll_add_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
+  add_executable(${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cpp)
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/common)
   target_compile_definitions(${name} PRIVATE MLL_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                              MLL_TEST_BINARY_DIR="${PROJECT_BINARY_DIR}")
@@ -48,8 +48,10 @@ function(mll_add_test name)
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
+  # gtest_discover_tests cannot carry a list-valued ENVIRONMENT, so the environment these tests
+  # need is set by their main() (tests/common/test_main.cpp).
   gtest_discover_tests(${name}
-    PROPERTIES ENVIRONMENT "${MLL_TEST_ENV}" TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}"
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}"
     DISCOVERY_TIMEOUT 60)
 endfunction()
 
