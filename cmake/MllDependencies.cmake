@@ -3,6 +3,8 @@
 
 find_package(Threads REQUIRED)
 find_package(OpenSSL REQUIRED)                     # core: SHA-256 content hashes
+set(BLA_VENDOR OpenBLAS)
+find_package(BLAS REQUIRED)                        # core: matrix products (cblas)
 find_package(nlohmann_json 3.10 REQUIRED)          # core/zoo/...: JSON sidecars and reports
 find_package(spdlog REQUIRED)                      # core: logging
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)  # cli

@@ -10,6 +10,7 @@
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/core/version.hpp"
+#include "mll/dist/mpi_label.hpp"
 
 namespace mll::cli {
 namespace {
@@ -17,6 +18,11 @@ namespace {
 std::vector<Command> all_commands() {
   std::vector<Command> commands;
   add_graph_commands(commands);
+  add_zoo_commands(commands);
+  add_store_commands(commands);
+  add_select_commands(commands);
+  add_synth_commands(commands);
+  add_debug_commands(commands);
   add_demo_commands(commands);
   return commands;
 }
@@ -201,6 +207,8 @@ int run(int argc, char** argv) noexcept {
   try {
     return run_unchecked(argc, argv, &verbose);
   } catch (const Error& e) {
+    // Under MPI every rank ends with the same error; rank 0 alone reports it.
+    if (dist::world_rank() != 0) return static_cast<int>(e.code());
     std::cerr << "mll: error: " << e.what();
     if (verbose && e.line() > 0) std::cerr << " [" << e.file() << ":" << e.line() << "]";
     std::cerr << std::endl;

@@ -24,5 +24,10 @@ struct Command {
 // Each commands_*.cpp file contributes its commands here.
 void add_graph_commands(std::vector<Command>& commands);
 void add_demo_commands(std::vector<Command>& commands);
+void add_zoo_commands(std::vector<Command>& commands);
+void add_debug_commands(std::vector<Command>& commands);
+void add_store_commands(std::vector<Command>& commands);
+void add_select_commands(std::vector<Command>& commands);
+void add_synth_commands(std::vector<Command>& commands);
 
 }  // namespace mll::cli

@@ -515,6 +515,140 @@ void Dataset::extend(const Dims& new_dims) {
   if (H5Dset_extent(handle_.get(), hdims.data()) < 0) fail(path_, "cannot extend dataset");
 }
 
+// ---------------------------------------------------------------------------------------------
+// float16, links, copies
+
+namespace {
+
+// IEEE 754 binary16, little-endian: 1 sign bit, 5 exponent bits (bias 15), 10 mantissa bits. HDF5
+// has no predefined half type in 1.10; this layout is what h5py writes and maps to numpy.float16.
+Handle half_type() {
+  Handle type(H5Tcopy(H5T_IEEE_F32LE));
+  if (!type.valid() || H5Tset_fields(type.get(), 15, 10, 5, 0, 10) < 0 ||
+      H5Tset_size(type.get(), 2) < 0 || H5Tset_ebias(type.get(), 15) < 0) {
+    fail("float16", "cannot build the IEEE half type");
+  }
+  return type;
+}
+
+}  // namespace
+
+bool Dataset::is_float16() const {
+  Handle type(H5Dget_type(handle_.get()));
+  if (!type.valid()) fail(path_, "cannot get type");
+  return H5Tget_class(type.get()) == H5T_FLOAT && H5Tget_size(type.get()) == 2;
+}
+
+void Dataset::write_float16_block(const Dims& offset, const Dims& count,
+                                  const std::uint16_t* bits) {
+  if (!is_float16()) throw DataError(path_ + ": not a float16 dataset");
+  Handle file_space(H5Dget_space(handle_.get()));
+  if (!file_space.valid()) fail(path_, "cannot get dataspace");
+  const auto hoffset = to_hsize(offset);
+  const auto hcount = to_hsize(count);
+  if (product(count) == 0) return;
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, hoffset.data(), nullptr, hcount.data(),
+                          nullptr) < 0) {
+    fail(path_, "cannot select block");
+  }
+  Handle memory_space = make_space(count, path_);
+  Handle type = half_type();
+  if (H5Dwrite(handle_.get(), type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT, bits) <
+      0) {
+    fail(path_, "cannot write block");
+  }
+}
+
+std::vector<std::uint16_t> Dataset::read_float16_block(const Dims& offset,
+                                                       const Dims& count) const {
+  if (!is_float16()) throw DataError(path_ + ": not a float16 dataset");
+  std::vector<std::uint16_t> bits(product(count));
+  if (bits.empty()) return bits;
+  Handle file_space(H5Dget_space(handle_.get()));
+  if (!file_space.valid()) fail(path_, "cannot get dataspace");
+  const auto hoffset = to_hsize(offset);
+  const auto hcount = to_hsize(count);
+  if (H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, hoffset.data(), nullptr, hcount.data(),
+                          nullptr) < 0) {
+    fail(path_, "cannot select block");
+  }
+  Handle memory_space = make_space(count, path_);
+  Handle type = half_type();
+  if (H5Dread(handle_.get(), type.get(), memory_space.get(), file_space.get(), H5P_DEFAULT,
+              bits.data()) < 0) {
+    fail(path_, "cannot read block");
+  }
+  return bits;
+}
+
+Dataset Group::create_float16(const std::string& name, const Dims& dims) const {
+  Handle space = make_space(dims, child_path(name));
+  Handle type = half_type();
+  Handle dataset(H5Dcreate2(handle_.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT,
+                            H5P_DEFAULT, H5P_DEFAULT));
+  if (!dataset.valid()) fail(child_path(name), "cannot create float16 dataset");
+  return Dataset(std::move(dataset), child_path(name));
+}
+
+void Group::create_external_link(const std::string& name, const std::string& target_file,
+                                 const std::string& target_path) const {
+  if (H5Lcreate_external(target_file.c_str(), target_path.c_str(), handle_.get(), name.c_str(),
+                         H5P_DEFAULT, H5P_DEFAULT) < 0) {
+    fail(child_path(name), "cannot create external link to " + target_file);
+  }
+}
+
+bool Group::is_external_link(const std::string& name) const {
+  if (H5Lexists(handle_.get(), name.c_str(), H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  H5L_info_t info;
+  if (H5Lget_info(handle_.get(), name.c_str(), &info, H5P_DEFAULT) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  return info.type == H5L_TYPE_EXTERNAL;
+}
+
+Group::ExternalLink Group::external_link(const std::string& name) const {
+  if (!is_external_link(name)) throw DataError(child_path(name) + ": not an external link");
+  H5L_info_t info;
+  if (H5Lget_info(handle_.get(), name.c_str(), &info, H5P_DEFAULT) < 0) {
+    fail(child_path(name), "cannot read link");
+  }
+  std::vector<char> buffer(info.u.val_size + 1, '\0');
+  if (H5Lget_val(handle_.get(), name.c_str(), buffer.data(), buffer.size(), H5P_DEFAULT) < 0) {
+    fail(child_path(name), "cannot read link value");
+  }
+  unsigned flags = 0;
+  const char* file = nullptr;
+  const char* object = nullptr;
+  if (H5Lunpack_elink_val(buffer.data(), info.u.val_size, &flags, &file, &object) < 0) {
+    fail(child_path(name), "cannot unpack external link");
+  }
+  return {file ? file : "", object ? object : ""};
+}
+
+bool Group::resolves(const std::string& name) const {
+  if (H5Lexists(handle_.get(), name.c_str(), H5P_DEFAULT) <= 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return false;
+  }
+  // H5Oexists_by_name follows the link (and opens the external file) without keeping it open.
+  const htri_t exists = H5Oexists_by_name(handle_.get(), name.c_str(), H5P_DEFAULT);
+  H5Eclear2(H5E_DEFAULT);
+  return exists > 0;
+}
+
+void Group::copy(const std::string& name, const Group& destination,
+                 const std::string& new_name) const {
+  if (H5Ocopy(handle_.get(), name.c_str(), destination.handle_.get(), new_name.c_str(), H5P_DEFAULT,
+              H5P_DEFAULT) < 0) {
+    fail(child_path(name), "cannot copy to " + destination.child_path(new_name));
+  }
+}
+
 #define MLL_H5_INSTANTIATE(T)                                                                  \
   template void Group::write<T>(const std::string&, const std::vector<T>&, Dims) const;        \
   template std::vector<T> Group::read<T>(const std::string&, Dims*) const;                     \

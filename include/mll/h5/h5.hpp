@@ -64,6 +64,14 @@ class Dataset {
   // Grows an extendible dataset to `new_dims`. Throws IoError.
   void extend(const Dims& new_dims);
 
+  // IEEE binary16 data moved as raw bits (HDF5 converts nothing, so values stay bit-exact).
+  // True when the dataset's element type is a 2-byte float. Throws IoError.
+  bool is_float16() const;
+  // Writes / reads the block at `offset` of shape `count` of a float16 dataset. Throws DataError
+  // when the dataset is not float16, IoError when HDF5 fails.
+  void write_float16_block(const Dims& offset, const Dims& count, const std::uint16_t* bits);
+  std::vector<std::uint16_t> read_float16_block(const Dims& offset, const Dims& count) const;
+
  private:
   Handle handle_;
   std::string path_;
@@ -100,6 +108,29 @@ class Group {
   Dataset create_extendible(const std::string& name, const Dims& row_dims,
                             std::uint64_t chunk_rows) const;
   Dataset open_dataset(const std::string& name) const;  // throws DataError if absent
+
+  // A contiguous dataset of IEEE binary16 (the type h5py reads as numpy.float16) of shape
+  // `dims`, to be filled with Dataset::write_float16_block. Throws IoError.
+  Dataset create_float16(const std::string& name, const Dims& dims) const;
+
+  // An external link `name` -> `target_file`:`target_path`. A relative `target_file` is resolved
+  // by HDF5 against the directory of the file holding the link, so a directory of files can be
+  // moved as a whole. Throws IoError.
+  void create_external_link(const std::string& name, const std::string& target_file,
+                            const std::string& target_path) const;
+  // The target of external link `name`; `is_external_link` never throws for a missing name.
+  struct ExternalLink {
+    std::string file;
+    std::string path;
+  };
+  bool is_external_link(const std::string& name) const;
+  ExternalLink external_link(const std::string& name) const;  // throws DataError if not one
+  // True when `name` exists and the object it leads to can be opened (follows external links).
+  bool resolves(const std::string& name) const;
+
+  // Copies child `name` (group or dataset, recursively, with attributes) into `destination`
+  // as `new_name`, possibly in another file; external links are copied as links. Throws IoError.
+  void copy(const std::string& name, const Group& destination, const std::string& new_name) const;
   Dims dims(const std::string& name) const;
 
   bool has_attr(const std::string& name) const;

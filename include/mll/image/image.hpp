@@ -84,3 +84,12 @@ Decoded decode_memory(std::string_view bytes, const std::string& name,
                       const DecodeOptions& options);
 
 }  // namespace mll::image
+
+namespace mll::image {
+
+// Writes an 8-bit RGB PNG (via a temporary name and rename). Used for synthetic probe and task
+// images and for test fixtures. Throws IoError when the file cannot be written, InternalError
+// for an empty image.
+void write_png(const std::string& path, const RgbImage& image);
+
+}  // namespace mll::image

@@ -1,0 +1,151 @@
+// Labeling models into a store (method.md section 2): caption embeddings T, probe image
+// embeddings E, then the summary labels.
+//
+// The work is cut into shards: rows [begin, end) of captions or probe images for the models of
+// one *group* (models sharing a preprocessing config: each probe image is decoded once per group
+// and fed to every model of it, "decode once"). Three roles:
+//   plan_work  registers the models and lists the missing shards, biggest groups first;
+//   Executor   computes a shard (any process: one rank, one GPU), keeping its group loaded;
+//   Committer  writes results into the store (the single writer) and finishes models.
+// label_models() runs them in one process; the dist module runs them over MPI ranks.
+//
+// Batches lie on a fixed grid of row indices (multiples of the batch size), so every row is
+// always computed in the same batch: results are bit-identical however the work was split
+// (interrupted runs, any number of ranks), for a fixed batch size.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mll/image/preprocess.hpp"
+#include "mll/store/store.hpp"
+#include "mll/zoo/model_spec.hpp"
+#include "mll/zoo/runner.hpp"
+
+namespace mll::label {
+
+struct LabelOptions {
+  zoo::RunOptions run;
+  int batch = 32;                   // images per forward pass (the grid step)
+  int text_batch = 64;              // captions per forward pass
+  std::int64_t unit_images = 1024;  // rows per shard and commit (rounded up to the grid)
+  std::int64_t unit_captions = 4096;
+  int decode_threads = 2;    // background decode + preprocess threads
+  int prefetch_batches = 4;  // decoded batches kept ready ahead of the model
+  bool fail_fast = false;    // stop at the first failing model instead of recording it
+  bool progress = true;
+};
+
+struct LabelReport {
+  std::vector<std::string> labeled;  // finished in this run
+  std::vector<std::string> skipped;  // already done
+  std::vector<std::string> failed;   // recorded as failed (with their messages in the store)
+  std::int64_t images_decoded = 0;   // decode work done in this run (all processes)
+  std::int64_t image_rows = 0;       // image embeddings computed (over all models)
+};
+
+struct Group {
+  std::string key;  // preprocessing identity (preprocess_key)
+  image::PreprocessSpec preprocess;
+  std::vector<zoo::ModelSpec> models;  // zoo order
+  double gflops_per_image = 0.0;       // sum over the group's models (scheduling cost)
+};
+
+struct Shard {
+  int group = 0;
+  store::UnitKind kind = store::UnitKind::kImage;
+  std::int64_t begin = 0, end = 0;
+  std::vector<std::string> models;  // models of the group that miss rows in [begin, end)
+  // For each of `models`, the ranges within [begin, end) it misses (usually all of it).
+  std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> needed;
+};
+
+struct WorkPlan {
+  std::vector<Group> groups;         // most expensive first
+  std::vector<Shard> shards;         // group order, text before images, ascending rows
+  std::vector<std::string> skipped;  // already done
+  std::vector<std::string> failed;   // unreadable model files (nothing could be registered)
+};
+
+// Rows computed for one model: [begin, end) of one kind (a shard may yield several runs).
+struct ModelRows {
+  std::string model;
+  store::UnitKind kind = store::UnitKind::kImage;
+  std::int64_t begin = 0, end = 0;
+  std::int64_t dim = 0;
+  std::vector<float> rows;  // (end - begin) x dim, L2-normalised
+};
+
+struct ShardResult {
+  std::vector<ModelRows> rows;
+  std::vector<std::pair<std::string, std::string>> failures;  // model id, message
+  bool stopped = false;  // a stop signal cut the shard short (rows are partial)
+  std::int64_t images_decoded = 0;
+};
+
+// The provenance record of a model (file hash, sidecar). Throws DataError when the model file
+// cannot be read.
+store::ModelRecord model_record(const zoo::ModelSpec& spec);
+
+// Registers every model of `specs` in `store` (opened for writing), skips the finished ones, and
+// cuts what is missing into shards. Throws UsageError for bad options, DataError (or records the
+// model as failed) for unreadable model files.
+WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
+                   const LabelOptions& options);
+
+// Computes shards. Holds the models of one group at a time (loaded on first use, kept while the
+// shards given to it are of the same group). Reads captions and probe image paths only.
+class Executor {
+ public:
+  Executor(std::vector<Group> groups, std::vector<std::string> captions,
+           std::vector<std::string> image_paths, LabelOptions options);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Runs `shard` for the models it lists. A model that cannot be loaded or returns bad outputs
+  // becomes a failure in the result (the others go on). Checks mll::stop_requested() between
+  // batches and returns partial rows with `stopped` set. Throws DataError for a probe image
+  // that cannot be decoded, UsageError for options the device cannot honour.
+  ShardResult run(const Shard& shard);
+
+  int loaded_group() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The single writer: commits results, records failures, and finishes models whose rows are
+// complete (summary labels computed from the stored embeddings).
+class Committer {
+ public:
+  Committer(store::Store& store, const WorkPlan& plan, const LabelOptions& options);
+
+  // Commits every run of rows (one store unit each) and records failures. With fail_fast, a
+  // failure throws DataError. Throws IoError when the store cannot be written.
+  void commit(const ShardResult& result);
+  // Finishes every model of the plan that is complete and not failed (idempotent).
+  void finish_complete();
+  bool failed(const std::string& model) const;
+  const LabelReport& report() const noexcept { return report_; }
+
+ private:
+  store::Store& store_;
+  const WorkPlan& plan_;
+  LabelOptions options_;
+  LabelReport report_;
+  std::string config_json_;
+  std::string started_utc_;
+};
+
+// Everything in this process: plan, execute every shard, commit, finish. On SIGTERM / SIGUSR1 /
+// SIGINT (mll::StopSignals) it commits the rows computed so far and throws Interrupted (exit
+// 75). Throws UsageError/DataError for bad options or inputs, IoError when the store fails.
+LabelReport label_models(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
+                         const LabelOptions& options);
+
+}  // namespace mll::label

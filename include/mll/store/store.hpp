@@ -1,0 +1,218 @@
+// The crash-safe HDF5 label store (docs/store-format.md, "The label store").
+//
+// An index file `store.h5` (graph, probe set, caption table, model registry, external links to
+// finished models) and a directory `store.h5.d/` of model files and part files. No file is ever
+// modified in place: each is written under a temporary name, fsync'd and renamed, so a writer
+// killed at any instant leaves a store that opens, and a writer open repairs what the kill left
+// behind. A unit of work is done exactly when its part file exists.
+//
+// Single writer: a write open takes an exclusive lock on `store.h5.lock` (released by the
+// destructor, or by the OS when the process dies); any number of readers may open the store at the
+// same time. Nothing here is collective; a Store is used from one thread at a time.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mll/core/error.hpp"
+#include "mll/graph/graph.hpp"
+#include "mll/probe/probe_set.hpp"
+
+namespace mll::store {
+
+// Schema version of the label store (index and model files); see the compatibility rule in
+// docs/store-format.md.
+inline constexpr std::int64_t kStoreSchemaVersion = 1;
+
+// A second writer was refused: another process holds the store's lock. Exit code 64.
+class LockedError : public UsageError {
+ public:
+  using UsageError::UsageError;
+};
+
+enum class ModelStatus { kPending, kDone, kFailed };
+// "pending", "done", "failed". parse_status throws DataError for anything else.
+std::string to_string(ModelStatus status);
+ModelStatus parse_status(const std::string& text);
+
+// One model's entry in the index registry.
+struct ModelRecord {
+  std::string id;  // [A-Za-z0-9._-]+
+  ModelStatus status = ModelStatus::kPending;
+  std::string message;  // why it failed (failed models only)
+  std::string model_sha256;
+  std::string sidecar_json;
+  std::string registered_utc;
+  // When the model was last finished; non-empty exactly when store.h5.d/<id>.h5 exists (after
+  // the store grows, a finished model is pending again and its file covers the old rows).
+  std::string finished_utc;
+};
+
+enum class UnitKind { kText, kImage };
+std::string to_string(UnitKind kind);  // "text", "image"
+
+// A range [begin, end) of caption ids (text) or probe image ids (image).
+struct Unit {
+  UnitKind kind = UnitKind::kImage;
+  std::int64_t begin = 0;
+  std::int64_t end = 0;
+  std::int64_t size() const noexcept { return end - begin; }
+  bool operator==(const Unit& other) const noexcept {
+    return kind == other.kind && begin == other.begin && end == other.end;
+  }
+};
+
+// Summary labels of one model, computed by the labeling module (method.md section 2).
+struct ModelLabels {
+  std::vector<float> node_top1;              // N
+  std::vector<std::int32_t> node_confusion;  // N x 3, row-major, -1 = none
+  std::vector<float> subtree_top1;           // N
+};
+
+// Provenance given when a model is finished.
+struct FinishInfo {
+  double logit_scale = 100.0;
+  std::string config_json;  // the labeling configuration (batch size, device, ...)
+  std::string started_utc;  // when labeling of this model started ("" = registration time)
+};
+
+// Rows of embeddings converted to float (exactly: every float16 is a float).
+struct Matrix {
+  std::int64_t rows = 0;
+  std::int64_t dim = 0;
+  std::vector<float> values;  // rows x dim, row-major
+};
+
+// The attributes of a finished model file.
+struct ModelInfo {
+  std::string id;
+  std::int64_t dim = 0;
+  double logit_scale = 0.0;
+  std::int64_t text_rows = 0;   // rows of text_embeddings
+  std::int64_t image_rows = 0;  // rows of image_embeddings
+  std::string model_sha256, sidecar_json, config_json, mll_version;
+  std::string started_utc, finished_utc, graph_hash, probe_hash;
+};
+
+// How much of a model is labeled (finished rows plus part files).
+struct Progress {
+  std::int64_t text_done = 0, text_total = 0;
+  std::int64_t images_done = 0, images_total = 0;
+};
+
+// Result of Store::verify(): one line per violated invariant, naming the file or model.
+struct VerifyReport {
+  std::vector<std::string> violations;
+  // Harmless findings: temporary files of an interrupted write. They are never renamed into
+  // place, so they cannot be mistaken for data, and the next writer removes them.
+  std::vector<std::string> notes;
+  bool ok() const noexcept { return violations.empty(); }
+};
+
+class Store {
+ public:
+  enum class Mode { kRead, kWrite };
+
+  // Creates a store at `path` (index via temp + rename, and `<path>.d/`) and returns it opened
+  // for writing. Throws UsageError when the store exists and `force` is false (with `force` the
+  // old index, model files and parts are replaced), DataError when the probe set does not belong
+  // to the graph, LockedError when another writer holds the store, IoError on write failures.
+  static Store create(const std::string& path, const graph::Graph& graph,
+                      const probe::ProbeSet& probe, bool force);
+
+  // Opens an existing store. Checks the schema version and the graph and probe hashes. kWrite
+  // takes the writer lock and repairs what an interrupted writer left (temporary files, a
+  // finished model file not yet recorded, parts of finished models, files of removed models).
+  // kRead never modifies anything. Throws DataError (missing store, not a label store, other
+  // schema version, hash mismatch), LockedError, IoError.
+  static Store open(const std::string& path, Mode mode);
+
+  ~Store();  // releases the lock; never throws
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Accessors; none throws.
+  const std::string& path() const noexcept;
+  Mode mode() const noexcept;
+  const graph::Graph& graph() const noexcept;
+  const probe::ProbeSet& probe() const noexcept;
+  // The caption table (C entries, append-only) and each graph node's caption id.
+  const std::vector<std::string>& captions() const noexcept;
+  const std::vector<std::int64_t>& node_caption() const noexcept;
+  // Registered models in id order.
+  const std::vector<ModelRecord>& models() const noexcept;
+  std::optional<ModelRecord> find_model(const std::string& id) const;
+
+  // --- Writer API: each call is durable when it returns. All throw UsageError in a read-only
+  // store or for an unknown or invalid model id, IoError when writing fails.
+
+  // Registers a model as pending. Registering it again with the same model_sha256 keeps its
+  // progress (a failed model becomes pending again: registering again means trying again);
+  // another sha256 throws DataError.
+  void register_model(const ModelRecord& record);
+
+  // The ranges of captions and probe images not yet covered for `id` (by its finished file or
+  // part files), cut into pieces of at most the unit sizes; text first, then images, ascending.
+  // Any unit size gives the same rows. Works on read-only stores too. Throws UsageError.
+  std::vector<Unit> missing_units(const std::string& id, std::int64_t image_unit_size,
+                                  std::int64_t text_unit_size) const;
+  Progress progress(const std::string& id) const;  // throws UsageError for an unknown id
+
+  // Stores `unit.size()` rows of `dim` floats (L2-normalised embeddings) as float16 in a part
+  // file. Throws UsageError when the unit is out of range or overlaps covered rows, DataError
+  // when `dim` differs from the model's earlier rows or a row is not finite or not unit-norm.
+  void commit_unit(const std::string& id, const Unit& unit, const float* rows, std::int64_t dim);
+
+  // Consolidates the finished rows and parts into store.h5.d/<id>.h5 with the labels and
+  // provenance, records the model as done, then deletes its parts. Memory does not grow with P.
+  // Throws InternalError when coverage is incomplete or the labels have the wrong sizes.
+  void finish_model(const std::string& id, const ModelLabels& labels, const FinishInfo& info);
+
+  // Records the model as failed with `message`; parts stay for a later retry. Throws UsageError
+  // for a done model.
+  void fail_model(const std::string& id, const std::string& message);
+
+  // Removes the record and link (index rewritten first), then the model's files.
+  void remove_model(const std::string& id);
+
+  // Replaces the graph and probe set by grown ones. The new probe set must extend the old one
+  // (old images a prefix, same per_node and seed) and every old node must remain; the caption
+  // table grows append-only. Finished models stay linked and become pending: missing_units then
+  // returns only the new rows. Throws DataError when the new tables do not extend the old.
+  void grow(const graph::Graph& graph, const probe::ProbeSet& probe);
+
+  // --- Reader API. All throw UsageError for an unknown model id, DataError when the rows are
+  // not stored (yet) or a file is damaged, IoError when reading fails.
+
+  // All C caption rows (from the finished file and parts).
+  Matrix read_text_embeddings(const std::string& id) const;
+  // Probe image rows [begin, end).
+  Matrix read_image_embeddings(const std::string& id, std::int64_t begin, std::int64_t end) const;
+  // The summary labels of the last finish (their graph is model_info(id).graph_hash).
+  ModelLabels read_labels(const std::string& id) const;
+  ModelInfo model_info(const std::string& id) const;
+
+  // Checks every invariant of docs/store-format.md against the files on disk (re-reading the
+  // index). Meant to run while no writer is active (in-flight temporary files count as stray).
+  // Never throws for a damaged store: problems become violations. Throws IoError only when the
+  // directory cannot be listed.
+  VerifyReport verify() const;
+
+  // The implementation, opaque here (it holds HDF5 state); public only so that the store's own
+  // translation units can name it.
+  struct Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Throws UsageError unless `id` matches [A-Za-z0-9._-]+ (and is not "." or "..").
+void check_model_id(const std::string& id);
+
+}  // namespace mll::store

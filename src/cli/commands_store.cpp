@@ -1,0 +1,308 @@
+// mll probe build | label | inspect | store verify | store rm-model | zoo show
+#include <algorithm>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <thread>
+
+#include "command.hpp"
+#include "mll/core/error.hpp"
+#include "mll/core/log.hpp"
+#include "mll/core/signals.hpp"
+#include "mll/dist/mpi_label.hpp"
+#include "mll/graph/graph.hpp"
+#include "mll/label/job.hpp"
+#include "mll/probe/sampling.hpp"
+#include "mll/probe/sources.hpp"
+#include "mll/store/store.hpp"
+#include "mll/zoo/model_spec.hpp"
+#include "options.hpp"
+
+namespace mll::cli {
+namespace {
+
+void store_option(po::options_description& d) {
+  d.add_options()("store,s",
+                  po::value<std::string>()->default_value("store.h5")->value_name("FILE"),
+                  "label store (index file; its data lives in FILE.d/)");
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void probe_options(po::options_description& d, po::positional_options_description&) {
+  d.add_options()("graph,g",
+                  po::value<std::string>()->default_value("graph.h5")->value_name("FILE"),
+                  "graph file written by mll graph build")(
+      "images", po::value<std::string>()->value_name("DIR"),
+      "image tree: one subfolder per wnid (ImageNet layout)")(
+      "manifest", po::value<std::string>()->value_name("FILE"),
+      "or a manifest: lines 'path<TAB>wnid' (paths relative to the manifest's folder)")(
+      "per-node", po::value<int>()->default_value(75)->value_name("N"),
+      "probe images per node (n_max)")(
+      "seed", po::value<std::uint64_t>()->default_value(0)->value_name("S"), "sampling seed")(
+      "grow", po::bool_switch(),
+      "grow an existing store to a larger graph / more images (old images keep their ids)")(
+      "force", po::bool_switch(), "replace an existing store (its labels are lost)");
+  store_option(d);
+}
+
+probe::ImageSource read_source(const po::variables_map& vm) {
+  const bool tree = vm.count("images") != 0, manifest = vm.count("manifest") != 0;
+  if (tree == manifest)
+    MLL_THROW(UsageError, "give exactly one of --images DIR and --manifest FILE");
+  return tree ? probe::scan_image_tree(vm["images"].as<std::string>())
+              : probe::read_manifest(vm["manifest"].as<std::string>());
+}
+
+int probe_run(const po::variables_map& vm) {
+  const std::string path = vm["store"].as<std::string>();
+  probe::ProbeOptions options;
+  options.per_node = vm["per-node"].as<int>();
+  options.seed = vm["seed"].as<std::uint64_t>();
+  if (options.per_node <= 0) MLL_THROW(UsageError, "--per-node must be positive");
+  const auto graph = graph::read_graph_file(vm["graph"].as<std::string>());
+  const auto source = read_source(vm);
+  if (vm["grow"].as<bool>()) {
+    auto store = store::Store::open(path, store::Store::Mode::kWrite);
+    auto grown = probe::grow_probe_set(store.probe(), store.graph(), graph, source, options);
+    const auto added = grown.image_count() - store.probe().image_count();
+    store.grow(graph, grown);
+    std::cout << "grew " << path << ": " << graph.size() << " nodes, " << grown.image_count()
+              << " probe images (" << added << " new)\n";
+    return 0;
+  }
+  const auto set = probe::build_probe_set(graph, source, options);
+  const auto stats = probe::compute_stats(set);
+  auto store = store::Store::create(path, graph, set, vm["force"].as<bool>());
+  std::cout << "store " << path << "\n"
+            << "  graph nodes     " << graph.size() << "\n"
+            << "  probe images    " << stats.images << " (each stored once)\n"
+            << "  memberships     " << stats.memberships << " (node, image) pairs\n"
+            << "  nodes full      " << stats.full_nodes << " with " << options.per_node
+            << " images, " << stats.empty_nodes << " without images\n"
+            << "  probe hash      " << set.content_hash() << "\n";
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void print_label_report(const label::LabelReport& report, const store::Store& store);
+
+void label_options(po::options_description& d, po::positional_options_description&) {
+  store_option(d);
+  d.add_options()("zoo,z", po::value<std::string>()->default_value("zoo.json")->value_name("FILE"),
+                  "zoo manifest")("models", po::value<std::string>()->value_name("ID,..."),
+                                  "label only these models (default: every model of the zoo)")(
+      "batch", po::value<int>()->default_value(32)->value_name("IMAGES"),
+      "images per forward pass; keep it fixed across reruns of one store (results are "
+      "bit-identical for a fixed batch)")(
+      "text-batch", po::value<int>()->default_value(64)->value_name("CAPTIONS"),
+      "captions per forward pass")(
+      "unit", po::value<std::int64_t>()->default_value(1024)->value_name("IMAGES"),
+      "rows committed at a time per model: a kill loses at most this much work")(
+      "decode-threads", po::value<int>()->default_value(0)->value_name("N"),
+      "background decode + preprocess threads (0: one per core)")(
+      "fail-fast", po::bool_switch(), "stop at the first failing model")(
+      "log-dir", po::value<std::string>()->value_name("DIR"),
+      "under MPI, each rank also logs to DIR/rank-<R>.log")("no-progress", po::bool_switch(),
+                                                            "do not print progress");
+  add_device_options(d);
+}
+
+int label_run(const po::variables_map& vm) {
+  const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
+  std::vector<zoo::ModelSpec> specs;
+  const auto wanted = split_ids(vm.count("models") ? vm["models"].as<std::string>() : "");
+  for (const auto& id : wanted) {
+    if (!manifest.contains(id)) MLL_THROW(UsageError, "no model '", id, "' in ", manifest.path());
+  }
+  for (const auto& entry : manifest.entries()) {
+    if (wanted.empty() || std::find(wanted.begin(), wanted.end(), entry.id) != wanted.end()) {
+      specs.push_back(manifest.load_spec(entry.id));
+    }
+  }
+  label::LabelOptions options;
+  options.run = run_options(vm);
+  options.batch = vm["batch"].as<int>();
+  options.text_batch = vm["text-batch"].as<int>();
+  options.unit_images = vm["unit"].as<std::int64_t>();
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  options.decode_threads =
+      vm["decode-threads"].as<int>() > 0 ? vm["decode-threads"].as<int>() : cores;
+  options.fail_fast = vm["fail-fast"].as<bool>();
+  options.progress = !vm["no-progress"].as<bool>();
+
+  StopSignals signals;  // SIGTERM / SIGUSR1 / SIGINT: commit and exit 75
+  const std::string store_path = vm["store"].as<std::string>();
+  if (dist::launched_by_mpi()) {
+    // Under mpirun / srun: rank 0 writes, every rank computes (docs/running.md).
+    dist::DistOptions dist_options;
+    if (vm.count("log-dir")) dist_options.log_dir = vm["log-dir"].as<std::string>();
+    const auto report = dist::label_distributed(store_path, specs, options, dist_options);
+    if (dist::world_rank() != 0) return 0;
+    print_label_report(report, store::Store::open(store_path, store::Store::Mode::kRead));
+    return report.failed.empty() ? 0 : static_cast<int>(ExitCode::kDataError);
+  }
+  auto store = store::Store::open(store_path, store::Store::Mode::kWrite);
+  const auto report = label::label_models(store, specs, options);
+  print_label_report(report, store);
+  return report.failed.empty() ? 0 : static_cast<int>(ExitCode::kDataError);
+}
+
+void print_label_report(const label::LabelReport& report, const store::Store& store) {
+  std::cout << "labeled " << report.labeled.size() << ", already done " << report.skipped.size()
+            << ", failed " << report.failed.size() << " (" << report.images_decoded
+            << " images decoded, " << report.image_rows << " image embeddings)\n";
+  for (const auto& id : report.failed) {
+    const auto record = store.find_model(id);
+    std::cout << "  failed: " << id << (record ? ": " + record->message : std::string()) << "\n";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+void inspect_options(po::options_description& d, po::positional_options_description& p) {
+  store_option(d);
+  p.add("store", 1);
+}
+
+int inspect_run(const po::variables_map& vm) {
+  const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
+  std::cout << "store " << store.path() << "\n"
+            << "  graph   " << store.graph().size() << " nodes, hash "
+            << store.graph().content_hash().substr(0, 16) << "\n"
+            << "  probe   " << store.probe().image_count() << " images, hash "
+            << store.probe().content_hash().substr(0, 16) << "\n"
+            << "  captions " << store.captions().size() << "\n"
+            << "  models  " << store.models().size() << "\n\n";
+  std::cout << std::left << std::setw(28) << "model" << std::setw(9) << "status" << std::right
+            << std::setw(14) << "captions" << std::setw(18) << "images"
+            << "  details\n";
+  for (const auto& record : store.models()) {
+    const auto progress = store.progress(record.id);
+    std::cout << std::left << std::setw(28) << record.id << std::setw(9)
+              << store::to_string(record.status) << std::right << std::setw(14)
+              << (std::to_string(progress.text_done) + "/" + std::to_string(progress.text_total))
+              << std::setw(18)
+              << (std::to_string(progress.images_done) + "/" +
+                  std::to_string(progress.images_total))
+              << "  ";
+    if (record.status == store::ModelStatus::kFailed) {
+      std::cout << record.message;
+    } else if (!record.finished_utc.empty()) {
+      const auto info = store.model_info(record.id);
+      std::cout << "d=" << info.dim << " finished " << record.finished_utc << " sha256 "
+                << record.model_sha256.substr(0, 12) << " mll " << info.mll_version;
+    } else {
+      std::cout << "registered " << record.registered_utc << " sha256 "
+                << record.model_sha256.substr(0, 12);
+    }
+    std::cout << "\n";
+  }
+  return 0;
+}
+
+void verify_options(po::options_description& d, po::positional_options_description& p) {
+  store_option(d);
+  p.add("store", 1);
+}
+
+int verify_run(const po::variables_map& vm) {
+  const std::string path = vm["store"].as<std::string>();
+  const auto store = store::Store::open(path, store::Store::Mode::kRead);
+  const auto report = store.verify();
+  for (const auto& violation : report.violations) std::cout << "violation: " << violation << "\n";
+  for (const auto& note : report.notes) std::cout << "note: " << note << "\n";
+  if (!report.ok()) {
+    MLL_THROW(DataError, path, ": ", report.violations.size(), " invariant violation(s)");
+  }
+  std::cout << path << ": ok (" << store.models().size() << " models)\n";
+  return 0;
+}
+
+void rm_options(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()("model", po::value<std::string>()->required()->value_name("ID"), "model id");
+  store_option(d);
+  p.add("model", 1);
+}
+
+int rm_run(const po::variables_map& vm) {
+  auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kWrite);
+  store.remove_model(vm["model"].as<std::string>());
+  std::cout << "removed " << vm["model"].as<std::string>() << "\n";
+  return 0;
+}
+
+void show_options(po::options_description& d, po::positional_options_description& p) {
+  d.add_options()("model", po::value<std::string>()->required()->value_name("ID"), "model id")(
+      "top", po::value<int>()->default_value(8)->value_name("N"), "subtrees to list each way")(
+      "min-images", po::value<int>()->default_value(50)->value_name("N"),
+      "only subtrees with at least this many probe memberships below them");
+  store_option(d);
+  p.add("model", 1);
+}
+
+int show_run(const po::variables_map& vm) {
+  const std::string id = vm["model"].as<std::string>();
+  const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
+  const auto record = store.find_model(id);
+  if (!record) MLL_THROW(UsageError, "no model '", id, "' in ", store.path());
+  if (record->finished_utc.empty()) {
+    MLL_THROW(UsageError, "model '", id, "' is not labeled yet (status ",
+              store::to_string(record->status), ")");
+  }
+  const auto labels = store.read_labels(id);
+  const auto& graph = store.graph();
+  const auto& probe = store.probe();
+  // Inner nodes with enough images below them are the "subtrees" a person reads a label from.
+  std::vector<std::pair<float, std::int32_t>> ranked;
+  for (std::size_t v = 0; v < graph.size(); ++v) {
+    if (graph.children(v).empty()) continue;
+    if (static_cast<int>(probe.images_of(v).size()) <
+        std::min(vm["min-images"].as<int>(), probe.per_node))
+      continue;
+    ranked.emplace_back(labels.subtree_top1[v], static_cast<std::int32_t>(v));
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  const auto top = static_cast<std::size_t>(std::max(1, vm["top"].as<int>()));
+  const auto print = [&](const char* title, auto begin, auto end) {
+    std::cout << title << "\n";
+    for (auto it = begin; it != end; ++it) {
+      const auto& node = graph.node(static_cast<std::size_t>(it->second));
+      std::cout << "  " << std::fixed << std::setprecision(3) << it->first << "  " << node.name
+                << "  (" << graph.descendants(it->second).size() << " nodes below)\n";
+    }
+  };
+  std::cout << "model " << id
+            << ": subtree top-1 (recognised probe images, mean over the subtree)\n";
+  print("best subtrees", ranked.begin(),
+        ranked.begin() + static_cast<long>(std::min(top, ranked.size())));
+  print("worst subtrees", ranked.rbegin(),
+        ranked.rbegin() + static_cast<long>(std::min(top, ranked.size())));
+  return 0;
+}
+
+}  // namespace
+
+void add_store_commands(std::vector<Command>& commands) {
+  commands.push_back({"probe build", "pick probe images per graph node and create a label store",
+                      "--graph graph.h5 --images DIR|--manifest FILE [--store store.h5]",
+                      probe_options, probe_run});
+  commands.push_back({"label", "label models into the store (resumes; only what is missing)",
+                      "[--store store.h5] [--zoo zoo.json] [--models ID,...]", label_options,
+                      label_run});
+  commands.push_back({"inspect", "progress, failures and provenance of every model in a store",
+                      "[STORE]", inspect_options, inspect_run});
+  commands.push_back({"store verify",
+                      "check every invariant of a store; non-zero exit on any "
+                      "violation",
+                      "[STORE]", verify_options, verify_run});
+  commands.push_back({"store rm-model", "remove a model's labels from a store",
+                      "ID [--store store.h5]", rm_options, rm_run});
+  commands.push_back({"zoo show", "a model's label for people: its best and worst subtrees",
+                      "ID [--store store.h5]", show_options, show_run});
+}
+
+}  // namespace mll::cli

@@ -1,0 +1,151 @@
+// Private to the dist module: a minimal binary encoding of the messages ranks exchange (plan
+// groups, shards, shard results). All ranks run the same build, so native byte order is fine.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mll/core/error.hpp"
+#include "mll/label/job.hpp"
+
+namespace mll::dist::wire {
+
+class Writer {
+ public:
+  template <typename T>
+  void put(T value) {
+    const auto* bytes = reinterpret_cast<const char*>(&value);
+    buffer_.insert(buffer_.end(), bytes, bytes + sizeof(T));
+  }
+  void put(const std::string& text) {
+    put<std::uint64_t>(text.size());
+    buffer_.insert(buffer_.end(), text.begin(), text.end());
+  }
+  void put(const std::vector<float>& values) {
+    put<std::uint64_t>(values.size());
+    const auto* bytes = reinterpret_cast<const char*>(values.data());
+    buffer_.insert(buffer_.end(), bytes, bytes + values.size() * sizeof(float));
+  }
+  std::vector<char>& buffer() { return buffer_; }
+
+ private:
+  std::vector<char> buffer_;
+};
+
+class Reader {
+ public:
+  explicit Reader(const std::vector<char>& buffer) : buffer_(buffer) {}
+  template <typename T>
+  T get() {
+    need(sizeof(T));
+    T value;
+    std::memcpy(&value, buffer_.data() + at_, sizeof(T));
+    at_ += sizeof(T);
+    return value;
+  }
+  std::string get_string() {
+    const auto n = get<std::uint64_t>();
+    need(n);
+    std::string text(buffer_.data() + at_, n);
+    at_ += n;
+    return text;
+  }
+  std::vector<float> get_floats() {
+    const auto n = get<std::uint64_t>();
+    need(n * sizeof(float));
+    std::vector<float> values(n);
+    std::memcpy(values.data(), buffer_.data() + at_, n * sizeof(float));
+    at_ += n * sizeof(float);
+    return values;
+  }
+
+ private:
+  void need(std::size_t n) const {
+    MLL_CHECK(at_ + n <= buffer_.size(), "truncated message between ranks");
+  }
+  const std::vector<char>& buffer_;
+  std::size_t at_ = 0;
+};
+
+inline void put_shard(Writer& w, const label::Shard& s) {
+  w.put<std::int32_t>(s.group);
+  w.put<std::int32_t>(s.kind == store::UnitKind::kText ? 0 : 1);
+  w.put<std::int64_t>(s.begin);
+  w.put<std::int64_t>(s.end);
+  w.put<std::uint64_t>(s.models.size());
+  for (std::size_t k = 0; k < s.models.size(); ++k) {
+    w.put(s.models[k]);
+    w.put<std::uint64_t>(s.needed[k].size());
+    for (const auto& [b, e] : s.needed[k]) {
+      w.put<std::int64_t>(b);
+      w.put<std::int64_t>(e);
+    }
+  }
+}
+
+inline label::Shard get_shard(Reader& r) {
+  label::Shard s;
+  s.group = r.get<std::int32_t>();
+  s.kind = r.get<std::int32_t>() == 0 ? store::UnitKind::kText : store::UnitKind::kImage;
+  s.begin = r.get<std::int64_t>();
+  s.end = r.get<std::int64_t>();
+  const auto models = r.get<std::uint64_t>();
+  for (std::uint64_t k = 0; k < models; ++k) {
+    s.models.push_back(r.get_string());
+    const auto ranges = r.get<std::uint64_t>();
+    s.needed.emplace_back();
+    for (std::uint64_t i = 0; i < ranges; ++i) {
+      const auto b = r.get<std::int64_t>();
+      const auto e = r.get<std::int64_t>();
+      s.needed.back().emplace_back(b, e);
+    }
+  }
+  return s;
+}
+
+inline void put_result(Writer& w, const label::ShardResult& result) {
+  w.put<std::uint8_t>(result.stopped ? 1 : 0);
+  w.put<std::int64_t>(result.images_decoded);
+  w.put<std::uint64_t>(result.failures.size());
+  for (const auto& [model, message] : result.failures) {
+    w.put(model);
+    w.put(message);
+  }
+  w.put<std::uint64_t>(result.rows.size());
+  for (const auto& run : result.rows) {
+    w.put(run.model);
+    w.put<std::int32_t>(run.kind == store::UnitKind::kText ? 0 : 1);
+    w.put<std::int64_t>(run.begin);
+    w.put<std::int64_t>(run.end);
+    w.put<std::int64_t>(run.dim);
+    w.put(run.rows);
+  }
+}
+
+inline label::ShardResult get_result(Reader& r) {
+  label::ShardResult result;
+  result.stopped = r.get<std::uint8_t>() != 0;
+  result.images_decoded = r.get<std::int64_t>();
+  const auto failures = r.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < failures; ++i) {
+    auto model = r.get_string();
+    auto message = r.get_string();
+    result.failures.emplace_back(std::move(model), std::move(message));
+  }
+  const auto runs = r.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < runs; ++i) {
+    label::ModelRows run;
+    run.model = r.get_string();
+    run.kind = r.get<std::int32_t>() == 0 ? store::UnitKind::kText : store::UnitKind::kImage;
+    run.begin = r.get<std::int64_t>();
+    run.end = r.get<std::int64_t>();
+    run.dim = r.get<std::int64_t>();
+    run.rows = r.get_floats();
+    result.rows.push_back(std::move(run));
+  }
+  return result;
+}
+
+}  // namespace mll::dist::wire

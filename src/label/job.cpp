@@ -1,0 +1,432 @@
+#include "mll/label/job.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <set>
+
+#include "mll/core/error.hpp"
+#include "mll/core/hash.hpp"
+#include "mll/core/log.hpp"
+#include "mll/core/progress.hpp"
+#include "mll/core/signals.hpp"
+#include "mll/core/version.hpp"
+#include "mll/label/inputs.hpp"
+#include "mll/label/labels.hpp"
+#include "mll/label/prefetch.hpp"
+
+namespace mll::label {
+namespace {
+
+using Ranges = std::vector<std::pair<std::int64_t, std::int64_t>>;
+
+std::string utc_now() {
+  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buffer;
+}
+
+std::int64_t round_up(std::int64_t value, std::int64_t step) {
+  return (value + step - 1) / step * step;
+}
+
+// The parts of `missing` that fall in [begin, end).
+Ranges clip(const std::vector<store::Unit>& missing, store::UnitKind kind, std::int64_t begin,
+            std::int64_t end) {
+  Ranges out;
+  for (const auto& u : missing) {
+    if (u.kind != kind) continue;
+    const std::int64_t b = std::max(u.begin, begin), e = std::min(u.end, end);
+    if (b < e) {
+      if (!out.empty() && out.back().second == b) {
+        out.back().second = e;
+      } else {
+        out.emplace_back(b, e);
+      }
+    }
+  }
+  return out;
+}
+
+bool intersects(const Ranges& ranges, std::int64_t begin, std::int64_t end) {
+  return std::any_of(ranges.begin(), ranges.end(),
+                     [&](const auto& r) { return r.first < end && begin < r.second; });
+}
+
+bool contains(const Ranges& ranges, std::int64_t row) {
+  return std::any_of(ranges.begin(), ranges.end(),
+                     [&](const auto& r) { return r.first <= row && row < r.second; });
+}
+
+}  // namespace
+
+store::ModelRecord model_record(const zoo::ModelSpec& spec) {
+  store::ModelRecord record;
+  record.id = spec.id;
+  record.status = store::ModelStatus::kPending;
+  record.model_sha256 = sha256_file(spec.model_path());
+  record.sidecar_json = zoo::sidecar_json(spec);
+  record.registered_utc = utc_now();
+  return record;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+
+WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
+                   const LabelOptions& options) {
+  if (options.batch <= 0 || options.text_batch <= 0 || options.unit_images <= 0 ||
+      options.unit_captions <= 0 || options.decode_threads <= 0 || options.prefetch_batches <= 0) {
+    MLL_THROW(UsageError, "batch sizes, unit sizes and thread counts must be positive");
+  }
+  WorkPlan plan;
+  std::map<std::string, std::size_t> group_of_key;
+  std::map<std::string, std::vector<store::Unit>> missing;
+  for (const auto& spec : specs) {
+    store::ModelRecord record;
+    try {
+      record = model_record(spec);
+    } catch (const Error& e) {
+      if (options.fail_fast) throw;
+      // Without a readable file there is no identity to record in the store.
+      log::error("model '", spec.id, "': ", e.what());
+      plan.failed.push_back(spec.id);
+      continue;
+    }
+    store.register_model(record);
+    auto units = store.missing_units(spec.id, std::int64_t{1} << 40, std::int64_t{1} << 40);
+    if (units.empty()) {
+      plan.skipped.push_back(spec.id);
+      continue;
+    }
+    const auto pre = preprocess_spec(spec);
+    const std::string key = preprocess_key(pre);
+    auto [it, inserted] = group_of_key.emplace(key, plan.groups.size());
+    if (inserted) plan.groups.push_back(Group{key, pre, {}, 0.0});
+    Group& group = plan.groups[it->second];
+    group.models.push_back(spec);
+    group.gflops_per_image += spec.gflops_per_image > 0 ? spec.gflops_per_image : 1.0;
+    missing[spec.id] = std::move(units);
+  }
+  // Longest first: the group with the most compute starts first (its load time is paid once).
+  std::stable_sort(plan.groups.begin(), plan.groups.end(), [](const Group& a, const Group& b) {
+    return a.gflops_per_image > b.gflops_per_image;
+  });
+
+  const auto captions = static_cast<std::int64_t>(store.captions().size());
+  const auto images = static_cast<std::int64_t>(store.probe().image_count());
+  const std::int64_t text_step = round_up(options.unit_captions, options.text_batch);
+  const std::int64_t image_step = round_up(options.unit_images, options.batch);
+  for (std::size_t g = 0; g < plan.groups.size(); ++g) {
+    const auto add = [&](store::UnitKind kind, std::int64_t total, std::int64_t step) {
+      for (std::int64_t begin = 0; begin < total; begin += step) {
+        const std::int64_t end = std::min(total, begin + step);
+        Shard shard{static_cast<int>(g), kind, begin, end, {}, {}};
+        for (const auto& spec : plan.groups[g].models) {
+          Ranges need = clip(missing[spec.id], kind, begin, end);
+          if (need.empty()) continue;
+          shard.models.push_back(spec.id);
+          shard.needed.push_back(std::move(need));
+        }
+        if (!shard.models.empty()) plan.shards.push_back(std::move(shard));
+      }
+    };
+    add(store::UnitKind::kText, captions, text_step);
+    add(store::UnitKind::kImage, images, image_step);
+  }
+  return plan;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Executor
+
+struct Executor::Impl {
+  std::vector<Group> groups;
+  std::vector<std::string> captions;
+  std::vector<std::string> image_paths;
+  LabelOptions options;
+  int loaded = -1;
+  std::map<std::string, std::unique_ptr<zoo::Model>> models;
+  std::map<std::string, std::unique_ptr<tokenize::Tokenizer>> tokenizers;
+  std::set<std::string> broken;  // failed to load: not retried
+
+  const zoo::ModelSpec& spec(int group, const std::string& id) const {
+    for (const auto& s : groups.at(static_cast<std::size_t>(group)).models) {
+      if (s.id == id) return s;
+    }
+    MLL_THROW(InternalError, "model '", id, "' is not in group ", group);
+  }
+
+  // The loaded model, or nullptr after recording why it cannot be used.
+  zoo::Model* model(int group, const std::string& id, ShardResult& result) {
+    if (loaded != group) {
+      models.clear();  // keep one group on the device at a time
+      tokenizers.clear();
+      loaded = group;
+    }
+    if (broken.count(id)) return nullptr;
+    auto it = models.find(id);
+    if (it != models.end()) return it->second.get();
+    try {
+      auto loaded_model = std::make_unique<zoo::Model>(spec(group, id), options.run);
+      return models.emplace(id, std::move(loaded_model)).first->second.get();
+    } catch (const Error& e) {
+      if (e.code() == ExitCode::kUsage) throw;  // the device, not the model
+      broken.insert(id);
+      result.failures.emplace_back(id, cat("model '", id, "' cannot be loaded: ", e.what()));
+      return nullptr;
+    }
+  }
+
+  // Appends the needed rows of a computed batch to the model's runs.
+  static void keep(std::vector<ModelRows>& runs, const std::string& id, store::UnitKind kind,
+                   const Ranges& needed, std::int64_t first, const zoo::Embeddings& e) {
+    std::int64_t i = 0;
+    while (i < e.rows) {
+      if (!contains(needed, first + i)) {
+        ++i;
+        continue;
+      }
+      std::int64_t j = i;
+      while (j < e.rows && contains(needed, first + j)) ++j;
+      ModelRows* run = nullptr;
+      for (auto& r : runs) {
+        if (r.model == id && r.end == first + i) run = &r;
+      }
+      if (run == nullptr) {
+        runs.push_back(ModelRows{id, kind, first + i, first + i, e.dim, {}});
+        run = &runs.back();
+      }
+      if (run->dim != e.dim) {
+        MLL_THROW(DataError, "model '", id, "': embedding width changed from ", run->dim, " to ",
+                  e.dim);
+      }
+      run->rows.insert(run->rows.end(), e.row(i), e.row(j));
+      run->end = first + j;
+      i = j;
+    }
+  }
+
+  void drop(std::vector<ModelRows>& runs, const std::string& id) {
+    runs.erase(
+        std::remove_if(runs.begin(), runs.end(), [&](const ModelRows& r) { return r.model == id; }),
+        runs.end());
+  }
+
+  void run_text(const Shard& shard, ShardResult& result) {
+    const std::int64_t step = options.text_batch;
+    for (std::size_t k = 0; k < shard.models.size(); ++k) {
+      const std::string& id = shard.models[k];
+      zoo::Model* m = model(shard.group, id, result);
+      if (m == nullptr) continue;
+      try {
+        auto& tokenizer = tokenizers[id];
+        if (!tokenizer) tokenizer = make_tokenizer(spec(shard.group, id));
+        for (std::int64_t first = shard.begin; first < shard.end; first += step) {
+          const std::int64_t last = std::min(shard.end, first + step);
+          if (!intersects(shard.needed[k], first, last)) continue;
+          const std::vector<std::string> texts(captions.begin() + first, captions.begin() + last);
+          const auto ids = tokenizer->encode_batch(texts);
+          const auto e = m->encode_text(ids.data(), static_cast<int>(last - first),
+                                        tokenizer->context_length());
+          keep(result.rows, id, store::UnitKind::kText, shard.needed[k], first, e);
+          if (stop_requested()) {
+            result.stopped = true;
+            return;
+          }
+        }
+      } catch (const Error& e) {
+        if (e.code() == ExitCode::kUsage || e.code() == ExitCode::kIoError) throw;
+        drop(result.rows, id);
+        result.failures.emplace_back(id, cat("model '", id, "' failed on captions: ", e.what()));
+      }
+    }
+  }
+
+  void run_images(const Shard& shard, ShardResult& result) {
+    const Group& group = groups.at(static_cast<std::size_t>(shard.group));
+    const std::int64_t step = options.batch;
+    std::vector<std::int64_t> batches;
+    std::vector<std::string> paths;
+    for (std::int64_t first = shard.begin; first < shard.end; first += step) {
+      const std::int64_t last = std::min(shard.end, first + step);
+      bool needed = false;
+      for (const auto& ranges : shard.needed) needed |= intersects(ranges, first, last);
+      if (!needed) continue;
+      batches.push_back(first);
+      paths.insert(paths.end(), image_paths.begin() + first, image_paths.begin() + last);
+    }
+    // Models are loaded before decoding starts so that a broken model fails fast.
+    std::vector<zoo::Model*> loaded_models;
+    for (const auto& id : shard.models) loaded_models.push_back(model(shard.group, id, result));
+    Prefetcher prefetcher(std::move(paths), group.preprocess, static_cast<int>(step),
+                          options.decode_threads, options.prefetch_batches);
+    Prefetcher::Batch batch;
+    std::size_t index = 0;
+    std::vector<char> failed(shard.models.size(), 0);
+    try {
+      while (prefetcher.next(batch)) {
+        const std::int64_t first = batches[index++];
+        for (std::size_t k = 0; k < shard.models.size(); ++k) {
+          if (loaded_models[k] == nullptr || failed[k] ||
+              !intersects(shard.needed[k], first, first + batch.count)) {
+            continue;
+          }
+          try {
+            const auto e = loaded_models[k]->encode_images(
+                batch.pixels.data(), batch.count, group.preprocess.height, group.preprocess.width);
+            keep(result.rows, shard.models[k], store::UnitKind::kImage, shard.needed[k], first, e);
+          } catch (const Error& e) {
+            if (e.code() == ExitCode::kUsage || e.code() == ExitCode::kIoError) throw;
+            failed[k] = 1;
+            drop(result.rows, shard.models[k]);
+            result.failures.emplace_back(
+                shard.models[k],
+                cat("model '", shard.models[k], "' failed on probe images: ", e.what()));
+          }
+        }
+        if (stop_requested()) {
+          result.stopped = true;
+          break;
+        }
+      }
+    } catch (...) {
+      result.images_decoded += prefetcher.decoded();
+      throw;
+    }
+    result.images_decoded += prefetcher.decoded();
+  }
+};
+
+Executor::Executor(std::vector<Group> groups, std::vector<std::string> captions,
+                   std::vector<std::string> image_paths, LabelOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->groups = std::move(groups);
+  impl_->captions = std::move(captions);
+  impl_->image_paths = std::move(image_paths);
+  impl_->options = std::move(options);
+}
+
+Executor::~Executor() = default;
+
+int Executor::loaded_group() const noexcept { return impl_->loaded; }
+
+ShardResult Executor::run(const Shard& shard) {
+  MLL_CHECK(shard.models.size() == shard.needed.size(), "shard without needed ranges");
+  ShardResult result;
+  if (shard.kind == store::UnitKind::kText) {
+    impl_->run_text(shard, result);
+  } else {
+    impl_->run_images(shard, result);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Committer
+
+Committer::Committer(store::Store& store, const WorkPlan& plan, const LabelOptions& options)
+    : store_(store), plan_(plan), options_(options), started_utc_(utc_now()) {
+  report_.skipped = plan.skipped;
+  report_.failed = plan.failed;
+  const nlohmann::json config = {{"batch", options.batch},
+                                 {"text_batch", options.text_batch},
+                                 {"device", options.run.device.str()},
+                                 {"half", options.run.half},
+                                 {"mll_version", version()}};
+  config_json_ = config.dump();
+}
+
+bool Committer::failed(const std::string& model) const {
+  return std::find(report_.failed.begin(), report_.failed.end(), model) != report_.failed.end();
+}
+
+void Committer::commit(const ShardResult& result) {
+  report_.images_decoded += result.images_decoded;
+  for (const auto& [model, message] : result.failures) {
+    if (options_.fail_fast) MLL_THROW(DataError, message);
+    if (failed(model)) continue;
+    log::error(message);
+    store_.fail_model(model, message);
+    report_.failed.push_back(model);
+  }
+  for (const auto& run : result.rows) {
+    if (failed(run.model) || run.end <= run.begin) continue;
+    store_.commit_unit(run.model, {run.kind, run.begin, run.end}, run.rows.data(), run.dim);
+    if (run.kind == store::UnitKind::kImage) report_.image_rows += run.end - run.begin;
+  }
+}
+
+void Committer::finish_complete() {
+  for (const auto& group : plan_.groups) {
+    for (const auto& spec : group.models) {
+      const auto& done = report_.labeled;
+      if (failed(spec.id) || std::find(done.begin(), done.end(), spec.id) != done.end()) continue;
+      if (!store_.missing_units(spec.id, std::int64_t{1} << 40, std::int64_t{1} << 40).empty()) {
+        continue;
+      }
+      store::FinishInfo info;
+      info.logit_scale = spec.logit_scale;
+      info.config_json = config_json_;
+      info.started_utc = started_utc_;
+      store_.finish_model(spec.id, compute_labels(store_, spec.id), info);
+      report_.labeled.push_back(spec.id);
+      log::info("model '", spec.id, "' labeled");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+LabelReport label_models(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
+                         const LabelOptions& options) {
+  const WorkPlan plan = plan_work(store, specs, options);
+  Committer committer(store, plan, options);
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
+    paths.push_back(store.probe().path_of(i));
+  }
+  Executor executor(plan.groups, store.captions(), std::move(paths), options);
+  std::int64_t total = 0;
+  for (const auto& shard : plan.shards) {
+    if (shard.kind == store::UnitKind::kImage) total += shard.end - shard.begin;
+  }
+  std::unique_ptr<Progress> progress;
+  if (options.progress && total > 0)
+    progress = std::make_unique<Progress>("label", total, "images");
+  for (const auto& group : plan.groups) {
+    std::string names;
+    for (const auto& m : group.models) names += (names.empty() ? "" : ", ") + m.id;
+    log::info("group [", group.key, "]: ", names);
+  }
+  for (Shard shard : plan.shards) {
+    // Models that failed on an earlier shard are not run again.
+    for (std::size_t k = shard.models.size(); k-- > 0;) {
+      if (committer.failed(shard.models[k])) {
+        shard.models.erase(shard.models.begin() + static_cast<std::ptrdiff_t>(k));
+        shard.needed.erase(shard.needed.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+    }
+    if (shard.models.empty()) continue;
+    const ShardResult result = executor.run(shard);
+    committer.commit(result);
+    if (result.stopped) {
+      MLL_THROW(Interrupted, "stopped by signal ", stop_signal(),
+                " after committing the finished rows; rerun the same command to continue");
+    }
+    if (progress && shard.kind == store::UnitKind::kImage)
+      progress->advance(shard.end - shard.begin);
+    committer.finish_complete();
+  }
+  committer.finish_complete();
+  if (progress) progress->finish();
+  return committer.report();
+}
+
+}  // namespace mll::label

@@ -1,0 +1,104 @@
+#include "mll/label/labels.hpp"
+
+#include <algorithm>
+#include <map>
+
+#include "mll/core/error.hpp"
+#include "mll/core/linalg.hpp"
+
+namespace mll::label {
+
+store::ModelLabels compute_labels(const store::Store& store, const std::string& model_id,
+                                  std::int64_t block) {
+  const auto& graph = store.graph();
+  const auto& probe = store.probe();
+  const auto n = static_cast<std::int64_t>(graph.size());
+  const auto images = static_cast<std::int64_t>(probe.image_count());
+  const store::Matrix text = store.read_text_embeddings(model_id);
+  const std::int64_t dim = text.dim;
+
+  // One row per node (captions may be shared by nodes; the node order is what predictions use).
+  std::vector<float> node_text(static_cast<std::size_t>(n * dim));
+  for (std::int64_t v = 0; v < n; ++v) {
+    const auto c = store.node_caption()[static_cast<std::size_t>(v)];
+    std::copy_n(text.values.begin() + c * dim, dim, node_text.begin() + v * dim);
+  }
+
+  // Predicted node of every probe image, block by block (memory independent of P).
+  std::vector<std::int32_t> predicted(static_cast<std::size_t>(images), -1);
+  std::vector<float> scores;
+  for (std::int64_t begin = 0; begin < images; begin += block) {
+    const std::int64_t end = std::min(images, begin + block);
+    const store::Matrix rows = store.read_image_embeddings(model_id, begin, end);
+    MLL_CHECK(rows.dim == dim, "image and text dims differ for ", model_id);
+    scores.resize(static_cast<std::size_t>((end - begin) * n));
+    linalg::matmul_nt(rows.values.data(), end - begin, node_text.data(), n, dim, scores.data());
+    for (std::int64_t i = 0; i < end - begin; ++i) {
+      const float* row = scores.data() + i * n;
+      // First maximum wins: deterministic ties.
+      predicted[static_cast<std::size_t>(begin + i)] =
+          static_cast<std::int32_t>(std::max_element(row, row + n) - row);
+    }
+  }
+
+  // "p is v or below v" is "v is an ancestor-or-self of p"; sorted ancestor lists answer it
+  // with a binary search (the graph is a DAG, so there is no interval numbering to use).
+  std::vector<std::vector<std::int32_t>> ancestors(static_cast<std::size_t>(n));
+  for (auto v : graph.topological_order()) {
+    auto& list = ancestors[static_cast<std::size_t>(v)];
+    list.push_back(v);
+    for (auto p : graph.parents(static_cast<std::size_t>(v))) {
+      const auto& up = ancestors[static_cast<std::size_t>(p)];
+      list.insert(list.end(), up.begin(), up.end());
+    }
+    std::sort(list.begin(), list.end());
+    list.erase(std::unique(list.begin(), list.end()), list.end());
+  }
+
+  store::ModelLabels labels;
+  labels.node_top1.assign(static_cast<std::size_t>(n), 0.0f);
+  labels.node_confusion.assign(static_cast<std::size_t>(n * 3), -1);
+  labels.subtree_top1.assign(static_cast<std::size_t>(n), 0.0f);
+  std::vector<char> has_images(static_cast<std::size_t>(n), 0);
+  for (std::int64_t v = 0; v < n; ++v) {
+    const auto members = probe.images_of(static_cast<std::size_t>(v));
+    if (members.empty()) continue;
+    has_images[static_cast<std::size_t>(v)] = 1;
+    std::int64_t hits = 0;
+    std::map<std::int32_t, std::int64_t> wrong;
+    for (auto image : members) {
+      const auto p = predicted[static_cast<std::size_t>(image)];
+      const auto& up = ancestors[static_cast<std::size_t>(p)];
+      if (std::binary_search(up.begin(), up.end(), static_cast<std::int32_t>(v))) {
+        ++hits;
+      } else {
+        ++wrong[p];
+      }
+    }
+    labels.node_top1[static_cast<std::size_t>(v)] =
+        static_cast<float>(hits) / static_cast<float>(members.size());
+    std::vector<std::pair<std::int64_t, std::int32_t>> ranked;
+    for (const auto& [node, count] : wrong) ranked.emplace_back(-count, node);
+    std::sort(ranked.begin(), ranked.end());
+    for (std::size_t k = 0; k < std::min<std::size_t>(3, ranked.size()); ++k) {
+      labels.node_confusion[static_cast<std::size_t>(v * 3) + k] = ranked[k].second;
+    }
+  }
+  for (std::int64_t v = 0; v < n; ++v) {
+    double sum = has_images[static_cast<std::size_t>(v)]
+                     ? labels.node_top1[static_cast<std::size_t>(v)]
+                     : 0.0;
+    int count = has_images[static_cast<std::size_t>(v)] ? 1 : 0;
+    for (auto d : graph.descendants(static_cast<std::int32_t>(v))) {
+      if (has_images[static_cast<std::size_t>(d)]) {
+        sum += labels.node_top1[static_cast<std::size_t>(d)];
+        ++count;
+      }
+    }
+    labels.subtree_top1[static_cast<std::size_t>(v)] =
+        count ? static_cast<float>(sum / count) : 0.0f;
+  }
+  return labels;
+}
+
+}  // namespace mll::label

@@ -1,0 +1,107 @@
+#include "mll/zoo/check.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "mll/core/error.hpp"
+
+namespace mll::zoo {
+namespace {
+
+// CLIP BPE's start/end-of-text ids; other tokenizers only get ids every vocabulary has.
+constexpr std::int64_t kClipSot = 49406;
+constexpr std::int64_t kClipEot = 49407;
+
+std::vector<std::int64_t> random_tokens(const ModelSpec& spec, int batch, std::mt19937_64& rng) {
+  const int len = spec.tokenizer.context_length;
+  std::vector<std::int64_t> ids(static_cast<std::size_t>(batch) * len, 0);
+  const bool clip = spec.tokenizer.kind == "clip-bpe";
+  std::uniform_int_distribution<std::int64_t> token(1, clip ? kClipSot - 1 : 999);
+  std::uniform_int_distribution<int> length(1, std::max(1, std::min(len - 2, 16)));
+  for (int b = 0; b < batch; ++b) {
+    std::int64_t* row = ids.data() + static_cast<std::size_t>(b) * len;
+    const int n = length(rng);
+    int pos = 0;
+    if (clip) row[pos++] = kClipSot;
+    for (int i = 0; i < n && pos < len - 1; ++i) row[pos++] = token(rng);
+    row[pos] = clip ? kClipEot : 2;
+  }
+  return ids;
+}
+
+template <typename F>
+double median_ms(int repeats, F&& run) {
+  run();  // warm-up: the TorchScript executor optimises on the first calls
+  std::vector<double> times;
+  for (int i = 0; i < std::max(1, repeats); ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+std::string check_rows(const Embeddings& e, int batch, const char* tower) {
+  if (e.rows != batch) return cat(tower, " returned ", e.rows, " rows for a batch of ", batch);
+  for (std::int64_t r = 0; r < e.rows; ++r) {
+    double sum = 0;
+    for (std::int64_t c = 0; c < e.dim; ++c) sum += static_cast<double>(e.row(r)[c]) * e.row(r)[c];
+    if (std::abs(std::sqrt(sum) - 1.0) > 1e-3) {
+      return cat(tower, " row ", r, " has norm ", std::sqrt(sum), " after normalisation");
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+CheckReport check_model(const ModelSpec& spec, const CheckOptions& options) {
+  CheckReport report;
+  report.id = spec.id;
+  const int batch = std::max(1, options.batch);
+  try {
+    const Model model(spec, options.run);
+    report.params = model.parameter_count();
+    std::mt19937_64 rng(options.seed);
+    std::normal_distribution<float> pixel(0.0f, 1.0f);
+    const int s = spec.image_size;
+    std::vector<float> images(static_cast<std::size_t>(batch) * 3 * s * s);
+    for (float& v : images) v = pixel(rng);
+    const std::vector<std::int64_t> ids = random_tokens(spec, batch, rng);
+
+    Embeddings image;
+    Embeddings text;
+    report.latency_ms_image = median_ms(
+        options.repeats, [&] { image = model.encode_images(images.data(), batch, s, s); });
+    report.latency_ms_text = median_ms(options.repeats, [&] {
+      text = model.encode_text(ids.data(), batch, spec.tokenizer.context_length);
+    });
+    report.image_dim = image.dim;
+    report.text_dim = text.dim;
+
+    std::string problem = check_rows(image, batch, "encode_image");
+    if (problem.empty()) problem = check_rows(text, batch, "encode_text");
+    if (problem.empty() && image.dim != text.dim) {
+      problem = cat("image width ", image.dim, " differs from text width ", text.dim);
+    }
+    if (problem.empty() && spec.params != report.params) {
+      problem = cat("sidecar says ", spec.params, " parameters, the module has ", report.params);
+    }
+    report.ok = problem.empty();
+    report.message = report.ok ? "ok" : cat("model '", spec.id, "': ", problem);
+  } catch (const UsageError&) {
+    throw;
+  } catch (const DataError& e) {
+    report.message = e.what();
+  } catch (const IoError& e) {
+    report.message = e.what();
+  }
+  return report;
+}
+
+}  // namespace mll::zoo

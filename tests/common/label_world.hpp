@@ -1,0 +1,85 @@
+// A tiny labeling world built at test time: a real WordNet graph over a few seeds, PNG probe
+// images per seed, small authored TorchScript models and a zoo manifest. Shared by the labeling
+// tests (in-process and through the mll binary).
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "mll/graph/graph.hpp"
+#include "mll/image/image.hpp"
+#include "mll/zoo/authored.hpp"
+#include "mll/zoo/model_spec.hpp"
+#include "test_paths.hpp"
+
+namespace mll::test {
+
+struct LabelWorld {
+  std::string dir;
+  std::string graph_path;  // graph.h5
+  std::string images_dir;  // one folder per seed wnid
+  std::string zoo_path;    // zoo.json
+  std::vector<std::string> model_ids;
+};
+
+// Seeds under dog.n.01 and fish: close concepts share ancestors, so inner nodes get images.
+inline const std::vector<std::string>& world_seeds() {
+  static const std::vector<std::string> seeds = {
+      "n02085620",  // Chihuahua
+      "n02099601",  // golden retriever
+      "n02110958",  // pug
+      "n01440764",  // tench
+      "n01443537",  // goldfish
+      "n04037443",  // racer (car)
+  };
+  return seeds;
+}
+
+// Writes `per_seed` PNGs of `size` pixels per seed wnid. Each image is a smooth colour field
+// whose hue depends on the seed and whose texture on the image index, so models see varied but
+// class-dependent inputs.
+inline void write_world_images(const std::string& dir, const std::vector<std::string>& wnids,
+                               int per_seed, int size, int salt = 0) {
+  for (std::size_t s = 0; s < wnids.size(); ++s) {
+    const std::string folder = dir + "/" + wnids[s];
+    std::filesystem::create_directories(folder);
+    for (int k = 0; k < per_seed; ++k) {
+      image::RgbImage img(size, size + (k % 3));
+      for (int y = 0; y < img.height(); ++y) {
+        for (int x = 0; x < img.width(); ++x) {
+          std::uint8_t* p = img.row(y) + 3 * x;
+          p[0] = static_cast<std::uint8_t>((40 * s + x * (k % 5 + 1) + salt) % 256);
+          p[1] = static_cast<std::uint8_t>((90 * s + y * (k % 7 + 1)) % 256);
+          p[2] = static_cast<std::uint8_t>((17 * s * s + (x + y) * 3 + k) % 256);
+        }
+      }
+      image::write_png(folder + "/img_" + std::to_string(salt) + "_" + std::to_string(k) + ".png",
+                       img);
+    }
+  }
+}
+
+// Writes `count` small authored models (image size 32, dim 16) and a zoo manifest listing them.
+inline std::vector<std::string> write_world_models(const std::string& dir, const std::string& zoo,
+                                                   int count, int first_seed = 0) {
+  zoo::ZooManifest manifest =
+      std::filesystem::exists(zoo) ? zoo::ZooManifest::load(zoo) : zoo::ZooManifest(zoo);
+  std::vector<std::string> ids;
+  std::filesystem::create_directories(dir);
+  for (int i = 0; i < count; ++i) {
+    zoo::AuthoredModelParams params;
+    params.kind = "small";
+    params.seed = static_cast<std::uint64_t>(first_seed + i);
+    params.id = "small-" + std::to_string(first_seed + i);
+    params.embed_dim = 16;
+    params.image_size = 32;
+    const auto model = zoo::write_authored_model(params, dir);
+    manifest.add_sidecar(model.sidecar_path);
+    ids.push_back(params.id);
+  }
+  manifest.save();
+  return ids;
+}
+
+}  // namespace mll::test

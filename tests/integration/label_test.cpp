@@ -1,0 +1,351 @@
+// Labeling through the mll binary, as users run it: probe build, label, resume after kill -9
+// and signals, incremental models, growth, failures, the writer lock.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <thread>
+
+#include "label_world.hpp"
+#include "mll/core/hash.hpp"
+#include "mll/label/inputs.hpp"
+#include "mll/store/half.hpp"
+#include "mll/store/store.hpp"
+#include "mll/zoo/runner.hpp"
+#include "run_command.hpp"
+
+namespace mll::test {
+namespace {
+
+const char* kLabelFlags =
+    " --batch 8 --unit 16 --device cpu --threads 1 --decode-threads 1 --no-progress";
+
+class LabelWorldTest : public ::testing::Test {
+ protected:
+  // Builds graph, images, `models` authored models and an empty store under `dir_`.
+  void build(int per_seed, int models) {
+    const std::string d = dir_.path();
+    std::ofstream seeds(d + "/seeds.txt");
+    for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
+    seeds.close();
+    ASSERT_EQ(
+        run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_).exit_code,
+        0);
+    write_world_images(d + "/images", world_seeds(), per_seed, 40);
+    ids_ = write_world_models(d + "/models", zoo(), models);
+    const auto r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d +
+                               "/images --per-node 40 --store " + store_path(),
+                           dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  std::string store_path() const { return dir_ / "store.h5"; }
+  std::string zoo() const { return dir_ / "zoo.json"; }
+  CommandResult label(const std::string& extra = "") {
+    return run_mll("label --store " + store_path() + " --zoo " + zoo() + kLabelFlags + extra, dir_);
+  }
+  void expect_verified() {
+    const auto r = run_mll("store verify " + store_path(), dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  ScratchDir dir_;
+  std::vector<std::string> ids_;
+};
+
+// Every stored row of every model of two stores is bit-identical (float16 values compared).
+void expect_same_embeddings(const std::string& a_path, const std::string& b_path,
+                            const std::vector<std::string>& ids) {
+  const auto a = store::Store::open(a_path, store::Store::Mode::kRead);
+  const auto b = store::Store::open(b_path, store::Store::Mode::kRead);
+  const auto images = static_cast<std::int64_t>(a.probe().image_count());
+  for (const auto& id : ids) {
+    const auto ta = a.read_text_embeddings(id), tb = b.read_text_embeddings(id);
+    EXPECT_EQ(ta.values, tb.values) << id;
+    const auto ea = a.read_image_embeddings(id, 0, images),
+               eb = b.read_image_embeddings(id, 0, images);
+    EXPECT_EQ(ea.values, eb.values) << id;
+    const auto la = a.read_labels(id), lb = b.read_labels(id);
+    EXPECT_EQ(la.node_top1, lb.node_top1) << id;
+    EXPECT_EQ(la.node_confusion, lb.node_confusion) << id;
+  }
+}
+
+TEST_F(LabelWorldTest, LabelsEveryModelAndH5pyReadsWhatTheRunnerComputes) {
+  build(12, 2);
+  auto r = label();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 2"), std::string::npos) << r.out;
+  expect_verified();
+  r = run_mll("inspect " + store_path(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("small-0"), std::string::npos);
+  EXPECT_NE(r.out.find("done"), std::string::npos);
+  r = run_mll("zoo show small-1 --store " + store_path() + " --min-images 1", dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("best subtrees"), std::string::npos);
+
+  // The runner's embedding of probe image 0, rounded to float16, is what h5py reads.
+  const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
+  const auto spec = zoo::ZooManifest::load(zoo()).load_spec("small-0");
+  zoo::Model model(spec);
+  const auto pre = label::preprocess_spec(spec);
+  const auto pixels = image::preprocess(image::decode_file(store.probe().path_of(0)), pre);
+  const auto e = model.encode_images(pixels.data(), 1, pre.height, pre.width);
+  if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0) {
+    GTEST_SKIP() << "python3-h5py is not installed";
+  }
+  std::ofstream(dir_ / "read.py") << "import h5py, sys\n"
+                                     "f = h5py.File(sys.argv[1], 'r')\n"
+                                     "row = f['models/small-0/image_embeddings'][0]\n"
+                                     "print(' '.join(repr(float(x)) for x in row))\n";
+  r = run_command("/usr/bin/python3 " + (dir_ / "read.py") + " " + store_path(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream values(r.out);
+  for (std::int64_t k = 0; k < e.dim; ++k) {
+    double v = 0;
+    ASSERT_TRUE(values >> v);
+    EXPECT_EQ(static_cast<float>(v), store::half_to_float(store::float_to_half(e.data[k]))) << k;
+  }
+}
+
+// Starts mll in the background; returns its pid.
+pid_t spawn_mll(const std::string& args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const std::string command = mll_exe() + " " + args + " >" + log + " 2>&1";
+    execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST_F(LabelWorldTest, KillNineAtRandomMomentsThenResumeGivesTheUninterruptedStore) {
+  build(60, 3);
+  // The reference: the same world labeled without interruption, in a copy of the empty store.
+  const std::string reference = dir_ / "reference.h5";
+  std::filesystem::copy_file(store_path(), reference);
+  std::filesystem::copy(store_path() + ".d", reference + ".d",
+                        std::filesystem::copy_options::recursive);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto r = run_mll("label --store " + reference + " --zoo " + zoo() + kLabelFlags, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const double full_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+
+  // Each round: start labeling, wait until the store changes (the run is past start-up and
+  // writing), then kill -9 after a random delay, so kills land anywhere in the write cycle.
+  std::mt19937 rng(20261129);
+  std::uniform_int_distribution<int> delay_us(0, 40000);
+  const auto entries = [&] {
+    std::size_t n = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(store_path() + ".d")) {
+      n += e.path().filename().string().size() > 0 ? 1 : 0;
+    }
+    return n;
+  };
+  int kills = 0, runs = 0;
+  const std::string args = "label --store " + store_path() + " --zoo " + zoo() + kLabelFlags;
+  while (kills < 12 && runs < 60) {
+    ++runs;
+    const std::size_t before = entries();
+    const pid_t pid = spawn_mll(args, dir_ / "run.log");
+    int status = 0;
+    bool exited = false;
+    for (int i = 0; i < 20000 && !exited; ++i) {
+      if (entries() != before) break;
+      exited = waitpid(pid, &status, WNOHANG) == pid;
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+    if (!exited) {
+      std::this_thread::sleep_for(std::chrono::microseconds(delay_us(rng)));
+      ::kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+    }
+    if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+      ++kills;
+      expect_verified();  // a killed writer leaves a valid store
+    } else {
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "run.log");
+      break;  // finished before the kill
+    }
+  }
+  (void)full_ms;
+  EXPECT_GE(kills, 10);
+  r = label();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_verified();
+  expect_same_embeddings(store_path(), reference, ids_);
+}
+
+TEST_F(LabelWorldTest, TermAndUsr1CommitAndExit75ThenTheRerunFinishes) {
+  build(60, 2);
+  for (int signal_number : {SIGTERM, SIGUSR1}) {
+    const pid_t pid = spawn_mll("label --store " + store_path() + " --zoo " + zoo() + kLabelFlags,
+                                dir_ / "run.log");
+    // Wait until this run has written something (it is past start-up), then ask it to stop.
+    std::size_t before = 0;
+    for (const auto& e : std::filesystem::recursive_directory_iterator(store_path() + ".d")) {
+      before += e.is_regular_file() ? 1 : 0;
+    }
+    for (int i = 0; i < 2000; ++i) {
+      std::size_t now = 0;
+      for (const auto& e : std::filesystem::recursive_directory_iterator(store_path() + ".d")) {
+        now += e.is_regular_file() ? 1 : 0;
+      }
+      if (now != before) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ::kill(pid, signal_number);
+    const int code = wait_exit(pid);
+    if (code == 0) break;  // it finished first; the rerun below still has to pass
+    EXPECT_EQ(code, 75) << slurp(dir_ / "run.log");
+    EXPECT_NE(slurp(dir_ / "run.log").find("rerun"), std::string::npos);
+    expect_verified();
+  }
+  const auto r = label();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_verified();
+}
+
+struct FileIdentity {
+  std::string sha256;
+  ino_t inode = 0;
+  std::int64_t mtime_ns = 0;
+  bool operator==(const FileIdentity& o) const {
+    return sha256 == o.sha256 && inode == o.inode && mtime_ns == o.mtime_ns;
+  }
+};
+
+FileIdentity identity(const std::string& path) {
+  struct stat st {};
+  ::stat(path.c_str(), &st);
+  return {sha256_file(path), st.st_ino,
+          static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec};
+}
+
+TEST_F(LabelWorldTest, AddingAModelLeavesOtherModelsUntouched) {
+  build(10, 2);
+  ASSERT_EQ(label().exit_code, 0);
+  const auto before0 = identity(store_path() + ".d/small-0.h5");
+  const auto before1 = identity(store_path() + ".d/small-1.h5");
+  write_world_models(dir_ / "models", zoo(), 1, 7);
+  const auto r = label();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 1, already done 2"), std::string::npos) << r.out;
+  EXPECT_TRUE(identity(store_path() + ".d/small-0.h5") == before0);
+  EXPECT_TRUE(identity(store_path() + ".d/small-1.h5") == before1);
+  expect_verified();
+  // Removing one model keeps the others.
+  EXPECT_EQ(run_mll("store rm-model small-7 --store " + store_path(), dir_).exit_code, 0);
+  EXPECT_FALSE(std::filesystem::exists(store_path() + ".d/small-7.h5"));
+  EXPECT_TRUE(identity(store_path() + ".d/small-0.h5") == before0);
+  expect_verified();
+}
+
+TEST_F(LabelWorldTest, GrowingTheGraphEncodesOnlyNewCaptionsAndImages) {
+  build(10, 2);
+  ASSERT_EQ(label().exit_code, 0);
+  const std::string copy = dir_ / "before.h5";
+  std::filesystem::copy_file(store_path(), copy);
+  std::filesystem::copy(store_path() + ".d", copy + ".d", std::filesystem::copy_options::recursive);
+  const auto old_store = store::Store::open(copy, store::Store::Mode::kRead);
+  const auto old_images = static_cast<std::int64_t>(old_store.probe().image_count());
+  const auto old_captions = static_cast<std::int64_t>(old_store.captions().size());
+
+  // A new seed (hammerhead shark) with its own images, and more images for tench.
+  const std::string d = dir_.path();
+  std::ofstream(d + "/seeds.txt", std::ios::app) << "n01494475\n";
+  ASSERT_EQ(run_mll("graph build --force --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_)
+                .exit_code,
+            0);
+  write_world_images(d + "/images", {"n01494475"}, 10, 40);
+  write_world_images(d + "/images", {"n01440764"}, 5, 40, /*salt=*/1);
+  auto r = run_mll("probe build --grow --graph " + d + "/graph.h5 --images " + d +
+                       "/images --per-node 40 --store " + store_path(),
+                   dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = label();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto grown = store::Store::open(store_path(), store::Store::Mode::kRead);
+  const auto new_images = static_cast<std::int64_t>(grown.probe().image_count());
+  ASSERT_GT(new_images, old_images);
+  // Only the new rows were computed: the report counts image embeddings over all models.
+  EXPECT_NE(r.out.find(std::to_string(2 * (new_images - old_images)) + " image embeddings"),
+            std::string::npos)
+      << r.out;
+  for (const auto& id : ids_) {
+    EXPECT_EQ(grown.read_image_embeddings(id, 0, old_images).values,
+              old_store.read_image_embeddings(id, 0, old_images).values);
+    const auto t_old = old_store.read_text_embeddings(id), t_new = grown.read_text_embeddings(id);
+    ASSERT_GT(t_new.rows, old_captions);
+    EXPECT_TRUE(std::equal(t_old.values.begin(), t_old.values.end(), t_new.values.begin()));
+  }
+  expect_verified();
+}
+
+TEST_F(LabelWorldTest, AFailingModelIsRecordedAndTheOthersFinish) {
+  build(6, 2);
+  // A model whose TorchScript file is not TorchScript.
+  auto spec = zoo::ZooManifest::load(zoo()).load_spec("small-0");
+  spec.id = "broken";
+  spec.model_file = "broken.pt";
+  std::ofstream(dir_ / "models/broken.pt") << "this is not a TorchScript archive";
+  zoo::save_sidecar(spec, dir_ / "models/broken.json");
+  auto manifest = zoo::ZooManifest::load(zoo());
+  manifest.add_sidecar(dir_ / "models/broken.json");
+  manifest.save();
+
+  auto r = label(" --fail-fast");
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  r = label();
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.out.find("labeled 2"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("failed: broken"), std::string::npos) << r.out;
+  r = run_mll("inspect " + store_path(), dir_);
+  EXPECT_NE(r.out.find("failed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("broken.pt"), std::string::npos) << r.out;
+  expect_verified();
+}
+
+TEST_F(LabelWorldTest, ASecondWriterIsRefusedWithTheHolderNamed) {
+  build(6, 1);
+  auto store = store::Store::open(store_path(), store::Store::Mode::kWrite);
+  const auto r = label();
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("locked"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(std::to_string(::getpid())), std::string::npos) << r.err;
+}
+
+TEST_F(LabelWorldTest, BadProbeInputsAreOneLineErrors) {
+  build(4, 1);
+  const std::string d = dir_.path();
+  auto r = run_mll("probe build --graph " + d + "/graph.h5 --store " + d + "/other.h5", dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  r = run_mll(
+      "probe build --graph " + d + "/graph.h5 --images " + d + "/images --store " + store_path(),
+      dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;  // exists without --force
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  std::filesystem::create_directories(d + "/bad/n99999999");
+  r = run_mll(
+      "probe build --graph " + d + "/graph.h5 --images " + d + "/bad --store " + d + "/bad.h5",
+      dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  r = run_mll("label --store " + d + "/graph.h5 --zoo " + zoo(), dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;  // a graph file is not a label store
+}
+
+}  // namespace
+}  // namespace mll::test

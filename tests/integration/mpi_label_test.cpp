@@ -1,0 +1,209 @@
+// Distributed labeling through mpirun at 1, 2 and 3 ranks: results independent of the rank
+// count, a rank killed from outside, stop signals on one rank, an error on one rank.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "label_world.hpp"
+#include "mll/store/store.hpp"
+#include "run_command.hpp"
+
+namespace mll::test {
+namespace {
+
+const char* kFlags =
+    " --batch 8 --unit 16 --device cpu --threads 1 --decode-threads 1 --no-progress";
+
+std::string mpirun(int ranks) {
+  return "timeout 300 mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np " +
+         std::to_string(ranks) + " " + mll_exe();
+}
+
+class MpiLabelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::system("command -v mpirun >/dev/null") != 0) GTEST_SKIP() << "mpirun not installed";
+    const std::string d = dir_.path();
+    std::ofstream seeds(d + "/seeds.txt");
+    for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
+    seeds.close();
+    ASSERT_EQ(
+        run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_).exit_code,
+        0);
+    write_world_images(d + "/images", world_seeds(), 30, 40);
+    ids_ = write_world_models(d + "/models", d + "/zoo.json", 3);
+    const auto r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d +
+                               "/images --per-node 30 --store " + d + "/empty.h5",
+                           dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // A fresh copy of the empty store.
+  std::string fresh(const std::string& name) {
+    const std::string path = dir_ / name;
+    std::filesystem::copy_file(dir_ / "empty.h5", path);
+    std::filesystem::copy(dir_ / "empty.h5.d", path + ".d",
+                          std::filesystem::copy_options::recursive);
+    return path;
+  }
+  std::string label_args(const std::string& store) {
+    return " label --store " + store + " --zoo " + (dir_ / "zoo.json") + kFlags;
+  }
+  void expect_identical(const std::string& a_path, const std::string& b_path) {
+    const auto a = store::Store::open(a_path, store::Store::Mode::kRead);
+    const auto b = store::Store::open(b_path, store::Store::Mode::kRead);
+    const auto images = static_cast<std::int64_t>(a.probe().image_count());
+    for (const auto& id : ids_) {
+      ASSERT_TRUE(b.find_model(id)) << id;
+      EXPECT_EQ(a.read_text_embeddings(id).values, b.read_text_embeddings(id).values) << id;
+      EXPECT_EQ(a.read_image_embeddings(id, 0, images).values,
+                b.read_image_embeddings(id, 0, images).values)
+          << id;
+      EXPECT_EQ(a.read_labels(id).node_top1, b.read_labels(id).node_top1) << id;
+    }
+  }
+  void expect_verified(const std::string& store) {
+    const auto r = run_mll("store verify " + store, dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  ScratchDir dir_;
+  std::vector<std::string> ids_;
+};
+
+TEST_F(MpiLabelTest, StoresAreIdenticalAtOneTwoAndThreeRanks) {
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
+  for (int ranks : {1, 2, 3}) {
+    const std::string store = fresh("np" + std::to_string(ranks) + ".h5");
+    const auto r = run_command(mpirun(ranks) + label_args(store), dir_);
+    ASSERT_EQ(r.exit_code, 0) << ranks << " ranks: " << r.err;
+    EXPECT_NE(r.out.find("labeled 3"), std::string::npos) << r.out;
+    // One report, from rank 0.
+    EXPECT_EQ(r.out.find("labeled"), r.out.rfind("labeled")) << r.out;
+    expect_verified(store);
+    expect_identical(reference, store);
+  }
+}
+
+// Descendants of a process named `name` (the mll ranks under timeout -> mpirun).
+std::vector<pid_t> descendants_named(pid_t root, const std::string& name) {
+  std::map<pid_t, std::pair<pid_t, std::string>> table;  // pid -> (parent, command)
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string entry = e.path().filename();
+    if (entry.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    if (!(stat >> pid >> comm >> state >> ppid)) continue;
+    table[static_cast<pid_t>(std::stoi(pid))] = {ppid, comm};
+  }
+  std::vector<pid_t> out;
+  for (const auto& [pid, info] : table) {
+    if (info.second != "(" + name + ")") continue;
+    for (pid_t up = info.first; up > 1; up = table.count(up) ? table[up].first : 0) {
+      if (up == root) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+pid_t spawn(const std::string& command, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", ("exec " + command + " >" + log + " 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until the store directory changes (the job is labeling), up to 60 s.
+void wait_for_progress(const std::string& store) {
+  const auto count = [&] {
+    const std::filesystem::recursive_directory_iterator it(store + ".d");
+    return static_cast<std::size_t>(std::distance(begin(it), end(it)));
+  };
+  const std::size_t before = count();
+  for (int i = 0; i < 6000 && count() == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// The mll rank processes under an mpirun (mpirun -> mll).
+std::vector<pid_t> ranks_of(pid_t mpirun_pid) {
+  for (int i = 0; i < 500; ++i) {
+    auto pids = descendants_named(mpirun_pid, "mll");
+    if (pids.size() >= 2) return pids;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return {};
+}
+
+TEST_F(MpiLabelTest, ARankKilledFromOutsideEndsTheJobAndTheRerunResumes) {
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
+  const std::string store = fresh("store.h5");
+  const pid_t job = spawn(mpirun(3) + label_args(store), dir_ / "job.log");
+  wait_for_progress(store);
+  const auto ranks = ranks_of(job);
+  ASSERT_GE(ranks.size(), 2u);
+  ::kill(ranks.back(), SIGKILL);  // some rank, not necessarily 0
+  int status = 0;
+  waitpid(job, &status, 0);
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "job.log");
+  expect_verified(store);
+  const auto r = run_command(mpirun(3) + label_args(store), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_verified(store);
+  expect_identical(reference, store);
+}
+
+TEST_F(MpiLabelTest, AStopSignalOnOneRankStopsAllWithExit75) {
+  const std::string store = fresh("store.h5");
+  const pid_t job = spawn(mpirun(2) + label_args(store), dir_ / "job.log");
+  wait_for_progress(store);
+  const auto ranks = ranks_of(job);
+  ASSERT_EQ(ranks.size(), 2u);
+  ::kill(ranks.back(), SIGUSR1);
+  int status = 0;
+  waitpid(job, &status, 0);
+  const std::string log = slurp(dir_ / "job.log");
+  if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {  // it may have finished first
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 75) << log;
+    EXPECT_NE(log.find("rerun"), std::string::npos) << log;
+  }
+  expect_verified(store);
+  const auto r = run_command(mpirun(2) + label_args(store), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_verified(store);
+}
+
+TEST_F(MpiLabelTest, AnErrorOnAnyRankEndsEveryRankWithOneMessage) {
+  const std::string store = fresh("store.h5");
+  // Damage one probe image after the probe set was built.
+  const auto probe = store::Store::open(store, store::Store::Mode::kRead).probe();
+  const std::string victim = probe.path_of(probe.image_count() / 2);
+  std::filesystem::resize_file(victim, 20);
+  const auto r = run_command(mpirun(3) + label_args(store), dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  const auto first = r.err.find("mll: error: ");
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("mll: error: ", first + 1), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(std::filesystem::path(victim).filename().string()), std::string::npos)
+      << r.err;
+  expect_verified(store);
+}
+
+}  // namespace
+}  // namespace mll::test

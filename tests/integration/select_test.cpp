@@ -1,0 +1,256 @@
+// Selection and reuse through the mll binary on a labeled tiny world: select against an
+// independent re-implementation (tools/select_reference.py), reuse with baselines and the report
+// (opened in headless Chromium), mll run, and bad inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "label_world.hpp"
+#include "run_command.hpp"
+
+namespace mll::test {
+namespace {
+
+namespace stdfs = std::filesystem;
+using nlohmann::json;
+
+const char* kFlags = " --device cpu --threads 1 --decode-threads 1";
+
+// The world's seeds as task classes (folder names = class names).
+const std::vector<std::pair<std::string, std::string>>& task_classes() {
+  static const std::vector<std::pair<std::string, std::string>> classes = {
+      {"n02085620", "Chihuahua"},
+      {"n02099601", "golden retriever"},
+      {"n02110958", "pugs"},  // a plural: WordNet's morphology finds pug
+      {"n01443537", "goldfish"},
+  };
+  return classes;
+}
+
+class SelectWorldTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string d = dir_.path();
+    std::ofstream seeds(d + "/seeds.txt");
+    for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
+    seeds.close();
+    auto r = run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    write_world_images(d + "/images", world_seeds(), 10, 40);
+    ids_ = write_world_models(d + "/models", zoo(), 3);
+    r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d +
+                    "/images --per-node 40 --store " + store(),
+                dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_mll("label --store " + store() + " --zoo " + zoo() + kFlags +
+                    " --batch 8 --unit 16 --no-progress",
+                dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // Target images: other renderings (salt 3) of the seeds, in class-named folders.
+    write_world_images(d + "/target_raw", world_seeds(), 4, 36, 3);
+    for (const auto& [wnid, name] : task_classes()) {
+      stdfs::create_directories(d + "/target/" + name);
+      for (const auto& e : stdfs::directory_iterator(d + "/target_raw/" + wnid)) {
+        stdfs::copy_file(e.path(), d + "/target/" + name + "/" + e.path().filename().string());
+      }
+    }
+    write_task("task.json", R"({"name": "pets", "classes": ["Chihuahua", "golden retriever",
+        "pugs", "goldfish"], "domain": "photos of pets", "images": {"dir": "target"}})");
+  }
+
+  void write_task(const std::string& name, const std::string& text) {
+    std::ofstream(dir_ / name) << text;
+  }
+  std::string store() const { return dir_ / "store.h5"; }
+  std::string zoo() const { return dir_ / "zoo.json"; }
+  CommandResult select(const std::string& extra) {
+    return run_mll("select --store " + store() + " " + extra, dir_);
+  }
+  static json load(const std::string& path) { return json::parse(slurp(path)); }
+
+  ScratchDir dir_;
+  std::vector<std::string> ids_;
+};
+
+bool have_python_h5py() {
+  return std::system("/usr/bin/python3 -c 'import h5py, numpy' 2>/dev/null") == 0;
+}
+
+TEST_F(SelectWorldTest, SelectionEqualsTheIndependentReimplementation) {
+  for (const std::string options :
+       {"", " --metric recall --k 2", " --metric f1 --mix others --alpha 0.5 --k 3"}) {
+    const std::string out = dir_ / "selection.json";
+    const auto r =
+        select("--task " + (dir_ / "task.json") + " --zoo " + zoo() + " --out " + out + options);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto sel = load(out);
+    ASSERT_EQ(sel["classes"].size(), 4u);
+    // Every class matched its seed node by lemma (morphology: "pugs" -> pug) with most weight.
+    for (std::size_t y = 0; y < 4; ++y) {
+      const auto& top = sel["classes"][y]["matched_nodes"][0];
+      EXPECT_EQ(top["wnid"], task_classes()[y].first) << sel["classes"][y]["name"];
+      EXPECT_TRUE(top["lexical"].get<bool>());
+      EXPECT_GT(top["weight"].get<double>(), 0.99);
+      double sum = 0;
+      for (const auto& n : sel["classes"][y]["matched_nodes"]) sum += n["weight"].get<double>();
+      EXPECT_NEAR(sum, 1.0, 1e-9);
+      EXPECT_LE(sel["classes"][y]["matched_nodes"].size(), 5u);
+      EXPECT_TRUE(sel["classes"][y]["warnings"].empty());
+    }
+    // The copy inside the store is the same file.
+    EXPECT_EQ(slurp(out), slurp(store() + ".d/selections/pets.json"));
+    if (!have_python_h5py()) GTEST_SKIP() << "python3-h5py or numpy is not installed";
+    const auto ref = run_command(
+        "/usr/bin/python3 " + source_dir() + "/tools/select_reference.py " + store() + " " + out,
+        dir_);
+    ASSERT_EQ(ref.exit_code, 0) << ref.err;
+    const auto expected = json::parse(ref.out);
+    for (std::size_t y = 0; y < 4; ++y) {
+      const auto& a = sel["classes"][y]["chosen"];
+      const auto& b = expected["classes"][y]["chosen"];
+      ASSERT_EQ(a.size(), b.size()) << options;
+      for (std::size_t j = 0; j < a.size(); ++j) {
+        EXPECT_EQ(a[j]["model"], b[j]["model"]) << options << " class " << y;
+        EXPECT_NEAR(a[j]["score"].get<double>(), b[j]["score"].get<double>(), 1e-6) << options;
+      }
+    }
+  }
+}
+
+TEST_F(SelectWorldTest, ReuseReportsEveryBaselineAndChromiumRendersTheReport) {
+  const std::string sel = dir_ / "selection.json";
+  auto r = select("--task " + (dir_ / "task.json") + " --zoo " + zoo() + " --out " + sel);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ofstream(dir_ / "templates.txt")
+      << "a photo of a {class}.\n# comment\nan image of {class}\n";
+  r = run_mll("reuse --store " + store() + " --task " + (dir_ / "task.json") + " --selection " +
+                  sel + " --zoo " + zoo() + " --templates " + (dir_ / "templates.txt") + " --out " +
+                  (dir_ / "out") + kFlags,
+              dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("| MLL |"), std::string::npos) << r.out;
+  const auto report = load(dir_ / "out/report.json");
+  std::vector<std::string> names;
+  for (const auto& m : report["methods"]) {
+    names.push_back(m["name"]);
+    EXPECT_GE(m["top1"].get<double>(), 0.0);
+    EXPECT_LE(m["top1"].get<double>(), 1.0);
+    EXPECT_EQ(m["confusion"].size(), 4u);
+  }
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"MLL", "INB", "INB-3", "Random", "All models", "Oracle"}));
+  EXPECT_EQ(report["images"], 16);
+  EXPECT_EQ(report["models_run"].size(), 3u);  // each model once, shared by every method
+  // The oracle is the best single model: no single-model method beats it.
+  const double oracle = report["methods"][5]["top1"];
+  EXPECT_GE(oracle + 1e-12, report["methods"][1]["top1"].get<double>());
+  EXPECT_TRUE(stdfs::exists(dir_ / "out/predictions.csv"));
+
+  const std::string chromium = "/usr/bin/chromium";
+  if (!stdfs::exists(chromium)) GTEST_SKIP() << "chromium is not installed";
+  r = run_command(chromium +
+                      " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+                      "--disable-background-networking --disable-component-update --disable-sync "
+                      "--user-data-dir=" +
+                      (dir_ / "chromium-profile") + " --dump-dom file://" +
+                      (dir_ / "out/report.html") + " 2>/dev/null",
+                  dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string& dom = r.out;
+  EXPECT_NE(dom.find("id=\"accuracy-chart\""), std::string::npos);
+  EXPECT_NE(dom.find("id=\"heatmap\""), std::string::npos);
+  EXPECT_NE(dom.find("id=\"chosen\""), std::string::npos);
+  EXPECT_NE(dom.find("data-method=\"Oracle\""), std::string::npos);
+  std::size_t bars = 0, cells = 0, rows = 0;
+  for (std::size_t p = 0; (p = dom.find("class=\"bar", p)) != std::string::npos; ++p) ++bars;
+  for (std::size_t p = 0; (p = dom.find("class=\"cell\"", p)) != std::string::npos; ++p) ++cells;
+  for (std::size_t p = 0; (p = dom.find("class=\"class-row\"", p)) != std::string::npos; ++p)
+    ++rows;
+  EXPECT_EQ(bars, 6u);
+  EXPECT_EQ(rows, 4u);
+  EXPECT_EQ(cells, 3u * report["heatmap"]["nodes"].size());
+  EXPECT_GT(cells, 0u);
+}
+
+TEST_F(SelectWorldTest, RunLabelsWhatIsMissingThenSelectsAndReuses) {
+  write_world_models(dir_ / "models", zoo(), 1, 9);  // a new model, not yet labeled
+  const auto r = run_mll("run --store " + store() + " --zoo " + zoo() + " --task " +
+                             (dir_ / "task.json") + " --out " + (dir_ / "run") + kFlags,
+                         dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 1, already done 3"), std::string::npos) << r.out;
+  EXPECT_EQ(load(dir_ / "run/selection.json")["models"].size(), 4u);
+  EXPECT_TRUE(stdfs::exists(dir_ / "run/report.html"));
+}
+
+TEST_F(SelectWorldTest, BadInputsAreClearErrorsOrWarnings) {
+  const auto expect_error = [&](const std::string& task, const std::string& text, int code,
+                                const std::string& needle) {
+    write_task(task, text);
+    const auto r =
+        select("--task " + (dir_ / task) + " --match-models none --out " + (dir_ / "x.json"));
+    EXPECT_EQ(r.exit_code, code) << task << ": " << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find(task), std::string::npos) << r.err;
+  };
+  expect_error("empty.json", R"({"name": "e", "classes": []})", 65, "class list is empty");
+  expect_error("dup.json", R"({"name": "d", "classes": ["pug", "pug"]})", 65,
+               "duplicate class name 'pug'");
+  expect_error("caps.json", R"({"name": "c", "classes": ["pug"], "captions_file": "nope.json"})",
+               65, "nope.json");
+
+  // A class that matches nothing: a warning in the output, not an error and not dropped.
+  write_task("nomatch.json", R"({"name": "n", "classes": ["pug", "zorblax quux"]})");
+  auto r = select("--task " + (dir_ / "nomatch.json") + " --zoo " + zoo() +
+                  " --min-match 0.999 --out " + (dir_ / "n.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("'zorblax quux' matches nothing well"), std::string::npos) << r.err;
+  const auto sel = load(dir_ / "n.json");
+  EXPECT_TRUE(sel["classes"][0]["warnings"].empty());
+  EXPECT_EQ(sel["classes"][1]["warnings"].size(), 1u);
+  EXPECT_EQ(sel["classes"][1]["chosen"].size(), 1u);
+
+  // Images of a class not in the task; missing images.
+  const std::string reuse_args = " --zoo " + zoo() + " --out " + (dir_ / "o") + kFlags;
+  r = select("--task " + (dir_ / "task.json") + " --match-models none --out " + (dir_ / "s.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  stdfs::create_directories(dir_ / "target/cat");
+  r = run_mll("reuse --store " + store() + " --task " + (dir_ / "task.json") + " --selection " +
+                  (dir_ / "s.json") + reuse_args,
+              dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("folder 'cat' is not a class"), std::string::npos) << r.err;
+  stdfs::remove_all(dir_ / "target/cat");
+  write_task("nodir.json", R"({"name": "pets", "classes": ["Chihuahua", "golden retriever",
+      "pugs", "goldfish"], "images": {"dir": "missing"}})");
+  r = run_mll("reuse --store " + store() + " --task " + (dir_ / "nodir.json") + " --selection " +
+                  (dir_ / "s.json") + reuse_args,
+              dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("does not exist"), std::string::npos) << r.err;
+  std::ofstream(dir_ / "m.tsv") << "target/pugs/img_3_0.png\tpugs\ntarget/pugs/img_3_1.png\tcat\n";
+  write_task("manifest.json", R"({"name": "pets", "classes": ["Chihuahua", "golden retriever",
+      "pugs", "goldfish"], "images": {"manifest": "m.tsv"}})");
+  r = run_mll("reuse --store " + store() + " --task " + (dir_ / "manifest.json") + " --selection " +
+                  (dir_ / "s.json") + reuse_args,
+              dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("m.tsv:2: class 'cat'"), std::string::npos) << r.err;
+
+  // A store missing a model the selection names.
+  auto doc = load(dir_ / "s.json");
+  doc["classes"][0]["chosen"][0]["model"] = "ghost";
+  std::ofstream(dir_ / "ghost.json") << doc.dump();
+  r = run_mll("reuse --store " + store() + " --task " + (dir_ / "task.json") + " --selection " +
+                  (dir_ / "ghost.json") + reuse_args,
+              dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("model 'ghost'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("store.h5"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace mll::test
