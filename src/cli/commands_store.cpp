@@ -152,7 +152,8 @@ int label_run(const po::variables_map& vm) {
 void print_label_report(const label::LabelReport& report, const store::Store& store) {
   std::cout << "labeled " << report.labeled.size() << ", already done " << report.skipped.size()
             << ", failed " << report.failed.size() << " (" << report.images_decoded
-            << " images decoded, " << report.image_rows << " image embeddings)\n";
+            << " images decoded, " << report.image_rows << " image embeddings, " << std::fixed
+            << std::setprecision(2) << report.forward_seconds << " s in model forward passes)\n";
   for (const auto& id : report.failed) {
     const auto record = store.find_model(id);
     std::cout << "  failed: " << id << (record ? ": " + record->message : std::string()) << "\n";

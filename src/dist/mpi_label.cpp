@@ -561,22 +561,38 @@ label::LabelReport label_distributed(const std::string& store_path,
     }
   } join{compute, channel};
 
+  // Rank 0 coordinates; afterwards it tells every rank how the run ended, so that all ranks
+  // exit with the same code (75 after a stop signal, the error's code after a failure).
+  label::LabelReport report;
+  std::int32_t final_code = 0;
+  std::string final_message;
   if (rank == 0) {
     Coordinator coordinator(*store, *plan, options, size);
     try {
       coordinator.run(channel);
-    } catch (const Interrupted&) {
-      throw;
+      report = coordinator.report();
     } catch (const Error& e) {
-      // Errors found inside run() were already spread; this is rank 0's own failure (e.g. the
-      // store cannot be written): release the workers before leaving.
+      // Errors found inside run() were already spread; rank 0's own failure (e.g. the store
+      // cannot be written) must still release the workers before leaving.
       if (e.code() == ExitCode::kIoError || e.code() == ExitCode::kInternal) coordinator.abandon();
-      throw;
+      final_code = static_cast<std::int32_t>(e.code());
+      final_message = e.what();
     }
-    return coordinator.report();
+  } else {
+    worker_main_loop(channel);
   }
-  worker_main_loop(channel);
-  return {};
+  wire::Writer w;
+  w.put<std::int32_t>(final_code);
+  w.put(final_message);
+  std::uint64_t length = w.buffer().size();
+  MPI_Bcast(&length, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+  w.buffer().resize(length);
+  MPI_Bcast(w.buffer().data(), static_cast<int>(length), MPI_BYTE, 0, MPI_COMM_WORLD);
+  wire::Reader r(w.buffer());
+  final_code = r.get<std::int32_t>();
+  final_message = r.get_string();
+  if (final_code != 0) rethrow(static_cast<ExitCode>(final_code), final_message);
+  return report;
 }
 
 }  // namespace mll::dist

@@ -108,6 +108,7 @@ inline label::Shard get_shard(Reader& r) {
 inline void put_result(Writer& w, const label::ShardResult& result) {
   w.put<std::uint8_t>(result.stopped ? 1 : 0);
   w.put<std::int64_t>(result.images_decoded);
+  w.put<double>(result.forward_seconds);
   w.put<std::uint64_t>(result.failures.size());
   for (const auto& [model, message] : result.failures) {
     w.put(model);
@@ -128,6 +129,7 @@ inline label::ShardResult get_result(Reader& r) {
   label::ShardResult result;
   result.stopped = r.get<std::uint8_t>() != 0;
   result.images_decoded = r.get<std::int64_t>();
+  result.forward_seconds = r.get<double>();
   const auto failures = r.get<std::uint64_t>();
   for (std::uint64_t i = 0; i < failures; ++i) {
     auto model = r.get_string();

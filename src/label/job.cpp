@@ -233,8 +233,11 @@ struct Executor::Impl {
           if (!intersects(shard.needed[k], first, last)) continue;
           const std::vector<std::string> texts(captions.begin() + first, captions.begin() + last);
           const auto ids = tokenizer->encode_batch(texts);
+          const auto t0 = std::chrono::steady_clock::now();
           const auto e = m->encode_text(ids.data(), static_cast<int>(last - first),
                                         tokenizer->context_length());
+          result.forward_seconds +=
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           keep(result.rows, id, store::UnitKind::kText, shard.needed[k], first, e);
           if (stop_requested()) {
             result.stopped = true;
@@ -349,6 +352,7 @@ bool Committer::failed(const std::string& model) const {
 
 void Committer::commit(const ShardResult& result) {
   report_.images_decoded += result.images_decoded;
+  report_.forward_seconds += result.forward_seconds;
   for (const auto& [model, message] : result.failures) {
     if (options_.fail_fast) MLL_THROW(DataError, message);
     if (failed(model)) continue;

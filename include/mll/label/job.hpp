@@ -45,6 +45,7 @@ struct LabelReport {
   std::vector<std::string> failed;   // recorded as failed (with their messages in the store)
   std::int64_t images_decoded = 0;   // decode work done in this run (all processes)
   std::int64_t image_rows = 0;       // image embeddings computed (over all models)
+  double forward_seconds = 0.0;      // time inside the models' forward passes (all processes)
 };
 
 struct Group {
@@ -84,6 +85,7 @@ struct ShardResult {
   std::vector<std::pair<std::string, std::string>> failures;  // model id, message
   bool stopped = false;  // a stop signal cut the shard short (rows are partial)
   std::int64_t images_decoded = 0;
+  double forward_seconds = 0.0;  // time spent inside encode_images / encode_text
 };
 
 // The provenance record of a model (file hash, sidecar). Throws DataError when the model file

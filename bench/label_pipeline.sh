@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Labeling pipeline benchmarks (docs/benchmarks.md), side by side in one run:
+#  1. decode once: 4 small models sharing one preprocessing config labeled as a group vs one by
+#     one (images decoded per probe image, wall time);
+#  2. pipeline efficiency: pure forward time / end-to-end `mll label` time, one process, for the
+#     ViT-B/32-shaped model (forward-bound) and a small model (decode-bound);
+#  3. store bytes per model against the P x N float32 label matrix the paper's code keeps;
+#  4. peak memory of `mll label` at two probe-set sizes;
+#  5. `mll label` against an equivalent Python pipeline (python3-torch + a DataLoader with
+#     PIL/torchvision transforms, the same TorchScript model and images).
+# Usage: bench/label_pipeline.sh BUILD_DIR
+set -euo pipefail
+build="${1:?usage: bench/label_pipeline.sh BUILD_DIR}"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mll="$build/src/app/mll"
+work="$(mktemp -d /tmp/mll-bench-label.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+photos=(astronaut chelsea coffee hubble motorcycle rocket)
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l; }
+
+"$mll" graph build --log-level warn -o "$work/graph.h5" >/dev/null   # ImageNet-1k: 1,860 nodes
+make_images() {  # DIR PER_SEED: real JPEG photos, one folder per ImageNet-1k class
+  local i=0
+  while read -r wnid _; do
+    mkdir -p "$1/$wnid"
+    for ((k = 0; k < $2; k++)); do
+      cp "$root/tests/data/image/${photos[$(( (i + k) % 6 ))]}.jpg" "$1/$wnid/$k.jpg"
+    done
+    i=$((i + 1))
+  done < "$root/data/imagenet/imagenet1k_wnids.txt"
+}
+make_images "$work/img1" 1
+make_images "$work/img4" 4
+for s in 1 2 3 4; do
+  "$mll" zoo synth --kind small --seed "$s" --out "$work/small" --zoo "$work/small4.json" >/dev/null
+done
+"$mll" zoo add "$work/small/small-s1.json" --zoo "$work/small1.json" >/dev/null
+"$mll" zoo synth --kind vit-b32 --seed 1 --out "$work/vit" --zoo "$work/vit.json" >/dev/null
+store() {  # NAME IMAGES PER_NODE
+  "$mll" probe build --log-level warn --graph "$work/graph.h5" --images "$2" --per-node "$3" \
+    --store "$work/$1.h5" --force >/dev/null
+}
+flags="--log-level warn --no-progress --device cpu --threads 2 --decode-threads 2"
+
+echo "== 1. decode once: 4 small models (224 px, same preprocessing), 1,000 probe images"
+store group "$work/img1" 1
+t0=$(now); out=$("$mll" label --store "$work/group.h5" --zoo "$work/small4.json" $flags); t1=$(now)
+echo "group:      $out; $(secs "$t0" "$t1") s"
+store single "$work/img1" 1
+decoded=0; t0=$(now)
+for s in 1 2 3 4; do
+  out=$("$mll" label --store "$work/single.h5" --zoo "$work/small4.json" --models "small-s$s" $flags)
+  decoded=$((decoded + $(echo "$out" | sed -E 's/.*\(([0-9]+) images decoded.*/\1/')))
+done
+t1=$(now)
+echo "one by one: $decoded images decoded; $(secs "$t0" "$t1") s"
+
+echo "== 2. pipeline efficiency (pure forward time / end-to-end mll label), 1 process, 2 threads"
+# The ViT-B/32 runs use 8 seeds x 24 photos (192 images) on a small graph (~35 captions), so
+# that image forward passes dominate as in real labeling (captions are ~1% of rows there).
+printf '%s\n' n02085620 n02099601 n02110958 n02086240 n02087394 n01440764 n01443537 n04037443 \
+  > "$work/seeds192.txt"
+"$mll" graph build --log-level warn --seeds "$work/seeds192.txt" -o "$work/graph192.h5" >/dev/null
+i=0
+while read -r wnid; do
+  mkdir -p "$work/img192/$wnid"
+  for ((k = 0; k < 24; k++)); do
+    cp "$root/tests/data/image/${photos[$(( (i + k) % 6 ))]}.jpg" "$work/img192/$wnid/$k.jpg"
+  done
+  i=$((i + 1))
+done < "$work/seeds192.txt"
+for kind in vit-b32 small; do
+  if [[ $kind == vit-b32 ]]; then zoo="$work/vit.json"; img="$work/img192"; graph="$work/graph192.h5"; n=192
+  else zoo="$work/small1.json"; img="$work/img1"; graph="$work/graph.h5"; n=1000; fi
+  "$mll" probe build --log-level warn --graph "$graph" --images "$img" --per-node 24 \
+    --store "$work/eff-$kind.h5" --force >/dev/null
+  # The forward time is measured inside the same run (time spent in encode_image/encode_text),
+  # so machine noise affects both sides alike.
+  t0=$(now); out=$("$mll" label --store "$work/eff-$kind.h5" --zoo "$zoo" --batch 32 $flags); t1=$(now)
+  e2e=$(secs "$t0" "$t1")
+  fwd=$(echo "$out" | sed -E 's/.* ([0-9.]+) s in model forward passes.*/\1/')
+  printf '%s: %d images + captions; forward %.2f s; mll label end to end %.2f s; efficiency %.3f\n' \
+    "$kind" "$n" "$fwd" "$e2e" "$(echo "$fwd / $e2e" | bc -l)"
+done
+
+echo "== 3. store bytes per model vs the P x N float32 matrix"
+P=1000; N=$("$mll" graph stats -g "$work/graph.h5" | awk '/nodes/ {print $2; exit}')
+for f in "$work"/group.h5.d/*.h5; do
+  printf '%s: %d bytes; P x N x 4 = %d bytes; ratio %.1f\n' "$(basename "$f")" "$(stat -c %s "$f")" \
+    $((P * N * 4)) "$(echo "$P * $N * 4 / $(stat -c %s "$f")" | bc -l)"
+done
+
+echo "== 4. peak memory of mll label (4 small models) at two probe-set sizes"
+for per in 1 4; do
+  store mem$per "$work/img$per" "$per"
+  /usr/bin/time -v "$mll" label --store "$work/mem$per.h5" --zoo "$work/small4.json" $flags \
+    2> "$work/time$per.txt" >/dev/null
+  echo "P = $((per * 1000)) images: max RSS $(awk -F: '/Maximum resident/ {print $2}' "$work/time$per.txt") kB"
+done
+
+echo "== 5. mll label vs a Python DataLoader pipeline, same TorchScript model and images"
+for kind in small vit; do
+  zoo="$work/small1.json"; img="$work/img1"
+  if [[ $kind == vit ]]; then zoo="$work/vit.json"; img="$work/img192"; fi
+  model=$(ls "$work/$([[ $kind == vit ]] && echo vit || echo small)"/*.pt | head -1)
+  graph="$work/graph.h5"; [[ $kind == vit ]] && graph="$work/graph192.h5"
+  "$mll" probe build --log-level warn --graph "$graph" --images "$img" --per-node 24 \
+    --store "$work/py$kind.h5" --force >/dev/null
+  t0=$(now); "$mll" label --store "$work/py$kind.h5" --zoo "$zoo" $flags >/dev/null; t1=$(now)
+  m=$(secs "$t0" "$t1")
+  p=$(/usr/bin/python3 "$root/bench/python_pipeline.py" --model "$model" --images "$img" --threads 2 --workers 2)
+  printf '%s: mll label %.2f s (captions and summary labels included), python image pass %.2f s, ratio python/mll %.2f\n' \
+    "$kind" "$m" "$p" "$(echo "$p / $m" | bc -l)"
+done

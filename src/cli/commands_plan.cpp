@@ -1,0 +1,78 @@
+// mll plan: makespan and parallel efficiency of labeling a zoo on N GPUs, simulated.
+#include <iostream>
+
+#include "command.hpp"
+#include "mll/core/data.hpp"
+#include "mll/core/error.hpp"
+#include "mll/dist/plan.hpp"
+#include "mll/zoo/model_spec.hpp"
+
+namespace mll::cli {
+namespace {
+
+void plan_options(po::options_description& d, po::positional_options_description&) {
+  const dist::PlanOptions defaults;
+  d.add_options()("zoo,z", po::value<std::string>()->value_name("FILE"),
+                  "zoo manifest whose sidecars carry params and gflops_per_image")(
+      "zoo-description", po::value<std::string>()->value_name("FILE"),
+      "zoo description JSON (default: mll's data/zoo/openclip49.json, the paper's 49 models)")(
+      "cost", po::value<std::string>()->default_value("image")->value_name("KIND"),
+      "with a description: image (image tower per image) or pair (image + text tower, "
+      "open_clip's FLOPs (B) column)")("gpus,n", po::value<int>()->required()->value_name("N"),
+                                       "number of GPUs (workers)")(
+      "images,p", po::value<std::int64_t>()->required()->value_name("P"),
+      "probe images every model encodes")(
+      "unit", po::value<std::int64_t>()->default_value(defaults.unit)->value_name("N"),
+      "images per shard (mll label --unit)")(
+      "gpu-tflops", po::value<double>()->default_value(defaults.gpu_tflops)->value_name("X"),
+      "effective TFLOP/s of one GPU (achieved, not peak)")(
+      "load-gbps", po::value<double>()->default_value(defaults.load_gbps)->value_name("Y"),
+      "GB/s at which a GPU loads model weights (fp16: 2 bytes per parameter)")(
+      "decode-cores-per-gpu",
+      po::value<double>()->default_value(defaults.decode_cores_per_gpu)->value_name("C"),
+      "CPU cores decoding images for each GPU (0: decoding never limits)")(
+      "decode-rate",
+      po::value<double>()->default_value(defaults.decode_images_per_core)->value_name("R"),
+      "images one core decodes and preprocesses per second")("json", po::bool_switch(),
+                                                             "print the result as JSON");
+}
+
+int plan_run(const po::variables_map& vm) {
+  if (vm.count("zoo") && vm.count("zoo-description")) {
+    MLL_THROW(UsageError, "give either --zoo or --zoo-description, not both");
+  }
+  std::vector<dist::PlanModel> models;
+  if (vm.count("zoo")) {
+    if (vm["cost"].as<std::string>() != "image") {
+      MLL_THROW(UsageError, "--cost pair needs a zoo description (sidecars carry image costs)");
+    }
+    models = dist::plan_models(zoo::ZooManifest::load(vm["zoo"].as<std::string>()).load_all());
+  } else {
+    const std::string path = vm.count("zoo-description") ? vm["zoo-description"].as<std::string>()
+                                                         : data_file("zoo/openclip49.json");
+    models = dist::load_zoo_description(path, vm["cost"].as<std::string>());
+  }
+  dist::PlanOptions options;
+  options.gpus = vm["gpus"].as<int>();
+  options.images = vm["images"].as<std::int64_t>();
+  options.unit = vm["unit"].as<std::int64_t>();
+  options.gpu_tflops = vm["gpu-tflops"].as<double>();
+  options.load_gbps = vm["load-gbps"].as<double>();
+  options.decode_cores_per_gpu = vm["decode-cores-per-gpu"].as<double>();
+  options.decode_images_per_core = vm["decode-rate"].as<double>();
+  const auto result = dist::plan(models, options);
+  std::cout << (vm["json"].as<bool>() ? dist::plan_json(result) : dist::plan_report(result));
+  return 0;
+}
+
+}  // namespace
+
+void add_plan_commands(std::vector<Command>& commands) {
+  commands.push_back(
+      {"plan", "simulate labeling a zoo on N GPUs: makespan and efficiency, dynamic vs static",
+       "--gpus N --images P [--zoo zoo.json | --zoo-description FILE] [--unit 1024] "
+       "[--gpu-tflops X] [--load-gbps Y] [--decode-cores-per-gpu C] [--json]",
+       plan_options, plan_run});
+}
+
+}  // namespace mll::cli
