@@ -101,10 +101,13 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
     }
     store.register_model(record);
     auto units = store.missing_units(spec.id, std::int64_t{1} << 40, std::int64_t{1} << 40);
-    if (units.empty()) {
+    const auto existing = store.find_model(spec.id);
+    if (units.empty() && existing && existing->status == store::ModelStatus::kDone) {
       plan.skipped.push_back(spec.id);
       continue;
     }
+    // A model with every row stored but not yet finished (a run killed between its last commit
+    // and finish_model) joins its group with no shards: the committer finishes it.
     const auto pre = preprocess_spec(spec);
     const std::string key = preprocess_key(pre);
     auto [it, inserted] = group_of_key.emplace(key, plan.groups.size());

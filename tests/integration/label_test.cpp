@@ -15,6 +15,7 @@
 #include "label_world.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/label/inputs.hpp"
+#include "mll/label/job.hpp"
 #include "mll/store/half.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/runner.hpp"
@@ -316,6 +317,35 @@ TEST_F(LabelWorldTest, AFailingModelIsRecordedAndTheOthersFinish) {
   r = run_mll("inspect " + store_path(), dir_);
   EXPECT_NE(r.out.find("failed"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("broken.pt"), std::string::npos) << r.out;
+  expect_verified();
+}
+
+// A run killed after a model's last commit but before it was finished leaves every row stored
+// and the model pending: the next run must finish it, not skip it.
+TEST_F(LabelWorldTest, AModelWithEveryRowStoredButNotFinishedIsFinishedByTheNextRun) {
+  build(6, 1);
+  {
+    auto store = store::Store::open(store_path(), store::Store::Mode::kWrite);
+    const auto specs = zoo::ZooManifest::load(zoo()).load_all();
+    label::LabelOptions options;
+    options.progress = false;
+    const auto plan = label::plan_work(store, specs, options);
+    std::vector<std::string> paths;
+    for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
+      paths.push_back(store.probe().path_of(i));
+    }
+    label::Executor executor(plan.groups, store.captions(), paths, options);
+    label::Committer committer(store, plan, options);
+    for (const auto& shard : plan.shards) committer.commit(executor.run(shard));
+    // No finish_complete(): as if killed here.
+    ASSERT_TRUE(store.missing_units("small-0", 1 << 20, 1 << 20).empty());
+    ASSERT_EQ(store.find_model("small-0")->status, store::ModelStatus::kPending);
+  }
+  const auto r = label();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 1"), std::string::npos) << r.out;
+  const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
+  EXPECT_EQ(store.find_model("small-0")->status, store::ModelStatus::kDone);
   expect_verified();
 }
 
