@@ -4,23 +4,12 @@
 
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
+#include "mll/core/time.hpp"
 #include "mll/core/version.hpp"
 #include "mll/graph/graph.hpp"
 #include "mll/h5/h5.hpp"
 
 namespace mll::graph {
-namespace {
-
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
-
-}  // namespace
 
 void write_graph(const Graph& graph, const h5::Group& group) {
   const std::size_t n = graph.size();

@@ -13,6 +13,7 @@
 #include "mll/core/log.hpp"
 #include "mll/core/progress.hpp"
 #include "mll/core/signals.hpp"
+#include "mll/core/time.hpp"
 #include "mll/core/version.hpp"
 #include "mll/label/inputs.hpp"
 #include "mll/label/labels.hpp"
@@ -22,15 +23,6 @@ namespace mll::label {
 namespace {
 
 using Ranges = std::vector<std::pair<std::int64_t, std::int64_t>>;
-
-std::string utc_now() {
-  const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 std::int64_t round_up(std::int64_t value, std::int64_t step) {
   return (value + step - 1) / step * step;

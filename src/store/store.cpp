@@ -17,6 +17,7 @@
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/log.hpp"
+#include "mll/core/time.hpp"
 #include "mll/core/version.hpp"
 #include "mll/h5/h5.hpp"
 #include "mll/store/half.hpp"
@@ -104,15 +105,6 @@ std::optional<Part> parse_part_name(const std::string& name) {
 std::string base_name(const std::string& path) { return stdfs::path(path).filename().string(); }
 
 namespace {
-
-std::string utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buffer;
-}
 
 std::string parent_or_dot(const std::string& path) {
   const stdfs::path parent = stdfs::path(path).parent_path();
