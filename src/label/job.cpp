@@ -277,8 +277,11 @@ struct Executor::Impl {
             continue;
           }
           try {
+            const auto t0 = std::chrono::steady_clock::now();
             const auto e = loaded_models[k]->encode_images(
                 batch.pixels.data(), batch.count, group.preprocess.height, group.preprocess.width);
+            result.forward_seconds +=
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             keep(result.rows, shard.models[k], store::UnitKind::kImage, shard.needed[k], first, e);
           } catch (const Error& e) {
             if (e.code() == ExitCode::kUsage || e.code() == ExitCode::kIoError) throw;

@@ -349,6 +349,34 @@ TEST_F(LabelWorldTest, AModelWithEveryRowStoredButNotFinishedIsFinishedByTheNext
   expect_verified();
 }
 
+// The forward time a shard reports covers its image batches as well as its captions: the
+// pipeline-efficiency benchmark divides it by the wall time of the run.
+TEST_F(LabelWorldTest, ShardsReportTheTimeSpentInForwardPasses) {
+  build(6, 2);
+  auto store = store::Store::open(store_path(), store::Store::Mode::kWrite);
+  const auto specs = zoo::ZooManifest::load(zoo()).load_all();
+  label::LabelOptions options;
+  options.progress = false;
+  const auto plan = label::plan_work(store, specs, options);
+  std::vector<std::string> paths;
+  for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
+    paths.push_back(store.probe().path_of(i));
+  }
+  label::Executor executor(plan.groups, store.captions(), paths, options);
+  int image_shards = 0;
+  for (const auto& shard : plan.shards) {
+    const auto started = std::chrono::steady_clock::now();
+    const auto result = executor.run(shard);
+    const double wall =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ASSERT_FALSE(result.rows.empty());
+    EXPECT_GT(result.forward_seconds, 0.0) << static_cast<int>(shard.kind);
+    EXPECT_LE(result.forward_seconds, wall);
+    image_shards += shard.kind == store::UnitKind::kImage;
+  }
+  EXPECT_GT(image_shards, 0);
+}
+
 TEST_F(LabelWorldTest, ASecondWriterIsRefusedWithTheHolderNamed) {
   build(6, 1);
   auto store = store::Store::open(store_path(), store::Store::Mode::kWrite);
