@@ -5,12 +5,16 @@
 #  2. pipeline efficiency: pure forward time / end-to-end `mll label` time, one process, for the
 #     ViT-B/32-shaped model (forward-bound) and a small model (decode-bound);
 #  3. store bytes per model against the P x N float32 label matrix the paper's code keeps;
-#  4. peak memory of `mll label` at two probe-set sizes;
+#  4. peak memory of `mll label` at three probe-set sizes (2,000 / 8,000 / 16,000 images);
 #  5. `mll label` against an equivalent Python pipeline (python3-torch + a DataLoader with
 #     PIL/torchvision transforms, the same TorchScript model and images).
-# Usage: bench/label_pipeline.sh BUILD_DIR
+# Probe images are hard links to the six test photos (tests/data/image), one folder per class.
+# Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all five sections)
 set -euo pipefail
-build="${1:?usage: bench/label_pipeline.sh BUILD_DIR}"
+build="${1:?usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]}"
+shift
+sections="${*:-1 2 3 4 5}"
+want() { [[ " $sections " == *" $1 "* ]]; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mll="$build/src/app/mll"
 work="$(mktemp -d /tmp/mll-bench-label.XXXXXX)"
@@ -25,13 +29,27 @@ make_images() {  # DIR PER_SEED: real JPEG photos, one folder per ImageNet-1k cl
   while read -r wnid _; do
     mkdir -p "$1/$wnid"
     for ((k = 0; k < $2; k++)); do
-      cp "$root/tests/data/image/${photos[$(( (i + k) % 6 ))]}.jpg" "$1/$wnid/$k.jpg"
+      ln -f "$root/tests/data/image/${photos[$(( (i + k) % 6 ))]}.jpg" "$1/$wnid/$k.jpg"
     done
     i=$((i + 1))
   done < "$root/data/imagenet/imagenet1k_wnids.txt"
 }
 make_images "$work/img1" 1
-make_images "$work/img4" 4
+# Eight seeds (43 nodes, 43 captions) for the ViT-B/32 runs: image forward passes dominate there,
+# as in real labeling, where captions are ~1% of rows.
+printf '%s\n' n02085620 n02099601 n02110958 n02086240 n02087394 n01440764 n01443537 n04037443 \
+  > "$work/seeds8.txt"
+"$mll" graph build --log-level warn --seeds "$work/seeds8.txt" -o "$work/graph8.h5" >/dev/null
+make_seed_images() {  # DIR PER_SEED: real JPEG photos, one folder per seed
+  local i=0
+  while read -r wnid; do
+    mkdir -p "$1/$wnid"
+    for ((k = 0; k < $2; k++)); do
+      ln -f "$root/tests/data/image/${photos[$(( (i + k) % 6 ))]}.jpg" "$1/$wnid/$k.jpg"
+    done
+    i=$((i + 1))
+  done < "$work/seeds8.txt"
+}
 for s in 1 2 3 4; do
   "$mll" zoo synth --kind small --seed "$s" --out "$work/small" --zoo "$work/small4.json" >/dev/null
 done
@@ -43,6 +61,7 @@ store() {  # NAME IMAGES PER_NODE
 }
 flags="--log-level warn --no-progress --device cpu --threads 2 --decode-threads 2"
 
+if want 1 || want 3; then
 echo "== 1. decode once: 4 small models (224 px, same preprocessing), 1,000 probe images"
 store group "$work/img1" 1
 t0=$(now); out=$("$mll" label --store "$work/group.h5" --zoo "$work/small4.json" $flags); t1=$(now)
@@ -55,35 +74,31 @@ for s in 1 2 3 4; do
 done
 t1=$(now)
 echo "one by one: $decoded images decoded; $(secs "$t0" "$t1") s"
+fi
 
-echo "== 2. pipeline efficiency (pure forward time / end-to-end mll label), 1 process, 2 threads"
-# The ViT-B/32 runs use 8 seeds x 24 photos (192 images) on a small graph (~35 captions), so
-# that image forward passes dominate as in real labeling (captions are ~1% of rows there).
-printf '%s\n' n02085620 n02099601 n02110958 n02086240 n02087394 n01440764 n01443537 n04037443 \
-  > "$work/seeds192.txt"
-"$mll" graph build --log-level warn --seeds "$work/seeds192.txt" -o "$work/graph192.h5" >/dev/null
-i=0
-while read -r wnid; do
-  mkdir -p "$work/img192/$wnid"
-  for ((k = 0; k < 24; k++)); do
-    cp "$root/tests/data/image/${photos[$(( (i + k) % 6 ))]}.jpg" "$work/img192/$wnid/$k.jpg"
-  done
-  i=$((i + 1))
-done < "$work/seeds192.txt"
+if want 2; then
+echo "== 2. pipeline efficiency (forward time / end-to-end mll label), 1 process, 2 threads"
+# The ViT-B/32 run labels 8 seeds x 128 photos (1,024 images), long enough to amortise the fixed
+# costs (process start, hashing and loading a 600 MB TorchScript file). The small model labels
+# 1,000 images on the ImageNet-1k graph.
+make_seed_images "$work/img8" 128
 for kind in vit-b32 small; do
-  if [[ $kind == vit-b32 ]]; then zoo="$work/vit.json"; img="$work/img192"; graph="$work/graph192.h5"; n=192
-  else zoo="$work/small1.json"; img="$work/img1"; graph="$work/graph.h5"; n=1000; fi
-  "$mll" probe build --log-level warn --graph "$graph" --images "$img" --per-node 24 \
+  if [[ $kind == vit-b32 ]]; then zoo="$work/vit.json"; img="$work/img8"; graph="$work/graph8.h5"; per=128
+  else zoo="$work/small1.json"; img="$work/img1"; graph="$work/graph.h5"; per=1; fi
+  "$mll" probe build --log-level warn --graph "$graph" --images "$img" --per-node "$per" \
     --store "$work/eff-$kind.h5" --force >/dev/null
   # The forward time is measured inside the same run (time spent in encode_image/encode_text),
   # so machine noise affects both sides alike.
   t0=$(now); out=$("$mll" label --store "$work/eff-$kind.h5" --zoo "$zoo" --batch 32 $flags); t1=$(now)
   e2e=$(secs "$t0" "$t1")
   fwd=$(echo "$out" | sed -E 's/.* ([0-9.]+) s in model forward passes.*/\1/')
+  n=$(echo "$out" | sed -E 's/.*\(([0-9]+) images decoded.*/\1/')
   printf '%s: %d images + captions; forward %.2f s; mll label end to end %.2f s; efficiency %.3f\n' \
     "$kind" "$n" "$fwd" "$e2e" "$(echo "$fwd / $e2e" | bc -l)"
 done
+fi
 
+if want 3; then
 echo "== 3. store bytes per model vs the P x N float32 matrix"
 P=1000; N=$("$mll" graph stats -g "$work/graph.h5" | awk '/nodes/ {print $2; exit}')
 for f in "$work"/group.h5.d/*.h5; do
@@ -91,20 +106,28 @@ for f in "$work"/group.h5.d/*.h5; do
     $((P * N * 4)) "$(echo "$P * $N * 4 / $(stat -c %s "$f")" | bc -l)"
 done
 
-echo "== 4. peak memory of mll label (4 small models) at two probe-set sizes"
-for per in 1 4; do
-  store mem$per "$work/img$per" "$per"
+fi
+
+if want 4; then
+echo "== 4. peak memory of mll label (4 small models) at three probe-set sizes"
+for per in 2 8 16; do
+  make_images "$work/mem$per" "$per"
+  store mem$per "$work/mem$per" "$per"
+  t0=$(now)
   /usr/bin/time -v "$mll" label --store "$work/mem$per.h5" --zoo "$work/small4.json" $flags \
     2> "$work/time$per.txt" >/dev/null
-  echo "P = $((per * 1000)) images: max RSS $(awk -F: '/Maximum resident/ {print $2}' "$work/time$per.txt") kB"
+  t1=$(now)
+  echo "P = $((per * 1000)) images: max RSS $(awk -F: '/Maximum resident/ {print $2}' "$work/time$per.txt") kB; $(secs "$t0" "$t1") s"
 done
+fi
 
+if want 5; then
 echo "== 5. mll label vs a Python DataLoader pipeline, same TorchScript model and images"
 for kind in small vit; do
   zoo="$work/small1.json"; img="$work/img1"
-  if [[ $kind == vit ]]; then zoo="$work/vit.json"; img="$work/img192"; fi
+  if [[ $kind == vit ]]; then zoo="$work/vit.json"; img="$work/img192"; make_seed_images "$img" 24; fi
   model=$(ls "$work/$([[ $kind == vit ]] && echo vit || echo small)"/*.pt | head -1)
-  graph="$work/graph.h5"; [[ $kind == vit ]] && graph="$work/graph192.h5"
+  graph="$work/graph.h5"; [[ $kind == vit ]] && graph="$work/graph8.h5"
   "$mll" probe build --log-level warn --graph "$graph" --images "$img" --per-node 24 \
     --store "$work/py$kind.h5" --force >/dev/null
   t0=$(now); "$mll" label --store "$work/py$kind.h5" --zoo "$zoo" $flags >/dev/null; t1=$(now)
@@ -113,3 +136,4 @@ for kind in small vit; do
   printf '%s: mll label %.2f s (captions and summary labels included), python image pass %.2f s, ratio python/mll %.2f\n' \
     "$kind" "$m" "$p" "$(echo "$p / $m" | bc -l)"
 done
+fi

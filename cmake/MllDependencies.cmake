@@ -22,3 +22,22 @@ find_package(MPI REQUIRED COMPONENTS C CXX)
 if(MLL_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
+
+# NCCL (MLL_WITH_NCCL, off by default): the CUDA runtime and NCCL from a CUDA toolkit, e.g.
+# -DCUDAToolkit_ROOT=/usr/local/cuda; NCCL is looked for beside it unless NCCL_ROOT says where.
+if(MLL_WITH_NCCL)
+  find_package(CUDAToolkit REQUIRED)
+  find_path(NCCL_INCLUDE_DIR nccl.h
+            HINTS ${NCCL_ROOT} ${CUDAToolkit_INCLUDE_DIRS} ${CUDAToolkit_LIBRARY_ROOT}
+            PATH_SUFFIXES include)
+  find_library(NCCL_LIBRARY nccl
+               HINTS ${NCCL_ROOT} ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}
+               PATH_SUFFIXES lib lib64)
+  if(NOT NCCL_INCLUDE_DIR OR NOT NCCL_LIBRARY)
+    message(FATAL_ERROR "MLL_WITH_NCCL=ON but nccl.h / libnccl were not found; set NCCL_ROOT")
+  endif()
+  add_library(NCCL::nccl UNKNOWN IMPORTED)
+  set_target_properties(NCCL::nccl PROPERTIES IMPORTED_LOCATION ${NCCL_LIBRARY}
+                                              INTERFACE_INCLUDE_DIRECTORIES ${NCCL_INCLUDE_DIR})
+  message(STATUS "mll: NCCL ${NCCL_LIBRARY}")
+endif()

@@ -100,6 +100,9 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "captions per forward pass")(
       "unit", po::value<std::int64_t>()->default_value(1024)->value_name("IMAGES"),
       "rows committed at a time per model: a kill loses at most this much work")(
+      "label-block", po::value<std::int64_t>()->default_value(1024)->value_name("IMAGES"),
+      "probe images per block when computing summary labels (memory: IMAGES x nodes floats; "
+      "under MPI the ranks share the blocks)")(
       "decode-threads", po::value<int>()->default_value(0)->value_name("N"),
       "background decode + preprocess threads (0: one per core)")(
       "fail-fast", po::bool_switch(), "stop at the first failing model")(
@@ -126,6 +129,7 @@ int label_run(const po::variables_map& vm) {
   options.batch = vm["batch"].as<int>();
   options.text_batch = vm["text-batch"].as<int>();
   options.unit_images = vm["unit"].as<std::int64_t>();
+  options.label_block = vm["label-block"].as<std::int64_t>();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.decode_threads =
       vm["decode-threads"].as<int>() > 0 ? vm["decode-threads"].as<int>() : cores;

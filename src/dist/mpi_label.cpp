@@ -21,8 +21,10 @@
 #include "mll/core/signals.hpp"
 #include "mll/dist/scheduler.hpp"
 #include "mll/label/inputs.hpp"
+#include "mll/label/labels.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/runner.hpp"
+#include "reduce.hpp"
 #include "wire.hpp"
 
 namespace mll::dist {
@@ -216,7 +218,9 @@ class Coordinator {
     }
     if (progress_) progress_->advance(images);
     if (result.stopped) stop(0);
-    committer_.finish_complete();
+    // One rank finishes models as they complete; several share the work at the end
+    // (finish_together).
+    if (size_ == 1) committer_.finish_complete();
   }
 
   void fail(ExitCode code, const std::string& message) {
@@ -312,7 +316,7 @@ class Coordinator {
       }
       if (!busy) sleep_briefly();
     }
-    committer_.finish_complete();
+    if (size_ == 1) committer_.finish_complete();
     if (progress_) progress_->finish();
     if (error_) rethrow(error_->first, error_->second);
     if (stop_signal_ != 0) {
@@ -342,6 +346,8 @@ class Coordinator {
   }
 
   const label::LabelReport& report() const noexcept { return committer_.report(); }
+  label::Committer& committer() noexcept { return committer_; }
+  const store::Store& store() const noexcept { return store_; }
 
  private:
   store::Store& store_;
@@ -449,6 +455,117 @@ void worker_main_loop(Channel& channel) {
     }
     lock.unlock();
     if (!busy) sleep_briefly();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// All ranks, after the shards: summary labels.
+
+// Collective: every rank learns the worst error any rank had (the lowest such rank's message)
+// and throws it; returns when no rank had one.
+void agree(std::int32_t code, const std::string& message) {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  struct {
+    int code;
+    int rank;
+  } mine{code, rank}, worst{0, 0};
+  MPI_Allreduce(&mine, &worst, 1, MPI_2INT, MPI_MAXLOC, MPI_COMM_WORLD);
+  if (worst.code == 0) return;
+  std::vector<char> text(message.begin(), message.end());
+  std::uint64_t length = text.size();
+  MPI_Bcast(&length, 1, MPI_UINT64_T, worst.rank, MPI_COMM_WORLD);
+  text.resize(length);
+  MPI_Bcast(text.data(), static_cast<int>(length), MPI_BYTE, worst.rank, MPI_COMM_WORLD);
+  rethrow(static_cast<ExitCode>(worst.code),
+          "rank " + std::to_string(worst.rank) + ": " + std::string(text.begin(), text.end()));
+}
+
+template <class F>
+void on_this_rank(F&& step, std::int32_t& code, std::string& message) {
+  try {
+    step();
+  } catch (const Error& e) {
+    code = static_cast<std::int32_t>(e.code());
+    message = e.what();
+  } catch (const std::exception& e) {
+    code = static_cast<std::int32_t>(ExitCode::kInternal);
+    message = e.what();
+  }
+}
+
+// Collective. Finishes the models whose rows are all stored, sharing the expensive step of
+// their summary labels (predicting the node of every probe image, a P x N x d product) among
+// the ranks: block b of `block` images goes to rank b mod size, the predictions
+// meet on rank 0 through a Reducer (NCCL between GPUs, MPI otherwise), and rank 0 counts them
+// and finishes the model. The blocks lie on a fixed grid, so the labels do not depend on the
+// number of ranks. `coordinator` is rank 0's, null elsewhere.
+void finish_together(const std::string& store_path, Coordinator* coordinator,
+                     const zoo::Device& device, std::int64_t block) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  std::int32_t code = 0;
+  std::string message;
+  std::vector<std::string> models;
+  if (rank == 0) {
+    on_this_rank([&] { models = coordinator->committer().complete_models(); }, code, message);
+  }
+  agree(code, message);
+  {
+    wire::Writer w;
+    w.put<std::uint64_t>(models.size());
+    for (const auto& id : models) w.put(id);
+    std::uint64_t length = w.buffer().size();
+    MPI_Bcast(&length, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
+    w.buffer().resize(length);
+    MPI_Bcast(w.buffer().data(), static_cast<int>(length), MPI_BYTE, 0, MPI_COMM_WORLD);
+    wire::Reader r(w.buffer());
+    models.resize(r.get<std::uint64_t>());
+    for (auto& id : models) id = r.get_string();
+  }
+  if (models.empty()) return;
+  std::unique_ptr<Reducer> reducer;
+  on_this_rank([&] { reducer = make_reducer(device); }, code, message);
+  agree(code, message);
+  if (rank == 0) {
+    log::info("summary labels of ", models.size(), " model(s) on ", size, " ranks (",
+              reducer->name(), " reduction)");
+  }
+  // Rank 0 reads through its writer; the others open a read snapshot taken after every commit.
+  std::optional<store::Store> reader;
+  if (rank != 0) {
+    on_this_rank([&] { reader.emplace(store::Store::open(store_path, store::Store::Mode::kRead)); },
+                 code, message);
+    agree(code, message);
+  } else {
+    agree(0, "");
+  }
+  const store::Store& store = rank == 0 ? coordinator->store() : *reader;
+  const auto images = static_cast<std::int64_t>(store.probe().image_count());
+  for (const auto& id : models) {
+    std::vector<std::int32_t> predicted(static_cast<std::size_t>(images), -1);
+    on_this_rank(
+        [&] {
+          const store::Matrix text = label::node_text_embeddings(store, id);
+          for (std::int64_t b = rank; b * block < images; b += size) {
+            const std::int64_t begin = b * block;
+            const std::int64_t end = std::min(images, begin + block);
+            label::predict_nodes(store, id, text, begin, end, predicted.data() + begin, block);
+          }
+        },
+        code, message);
+    agree(code, message);
+    on_this_rank([&] { reducer->max_to_root(predicted); }, code, message);
+    agree(code, message);
+    if (rank == 0) {
+      on_this_rank(
+          [&] {
+            coordinator->committer().finish(id, label::labels_from_predictions(store, predicted));
+          },
+          code, message);
+    }
+    agree(code, message);
   }
 }
 
@@ -566,15 +683,15 @@ label::LabelReport label_distributed(const std::string& store_path,
   label::LabelReport report;
   std::int32_t final_code = 0;
   std::string final_message;
+  std::optional<Coordinator> coordinator;
   if (rank == 0) {
-    Coordinator coordinator(*store, *plan, options, size);
+    coordinator.emplace(*store, *plan, options, size);
     try {
-      coordinator.run(channel);
-      report = coordinator.report();
+      coordinator->run(channel);
     } catch (const Error& e) {
       // Errors found inside run() were already spread; rank 0's own failure (e.g. the store
       // cannot be written) must still release the workers before leaving.
-      if (e.code() == ExitCode::kIoError || e.code() == ExitCode::kInternal) coordinator.abandon();
+      if (e.code() == ExitCode::kIoError || e.code() == ExitCode::kInternal) coordinator->abandon();
       final_code = static_cast<std::int32_t>(e.code());
       final_message = e.what();
     }
@@ -592,6 +709,11 @@ label::LabelReport label_distributed(const std::string& store_path,
   final_code = r.get<std::int32_t>();
   final_message = r.get_string();
   if (final_code != 0) rethrow(static_cast<ExitCode>(final_code), final_message);
+  if (size > 1) {
+    finish_together(store_path, coordinator ? &*coordinator : nullptr, options.run.device,
+                    options.label_block);
+  }
+  if (coordinator) report = coordinator->report();
   return report;
 }
 

@@ -74,8 +74,10 @@ store::ModelRecord model_record(const zoo::ModelSpec& spec) {
 WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
                    const LabelOptions& options) {
   if (options.batch <= 0 || options.text_batch <= 0 || options.unit_images <= 0 ||
-      options.unit_captions <= 0 || options.decode_threads <= 0 || options.prefetch_batches <= 0) {
-    MLL_THROW(UsageError, "batch sizes, unit sizes and thread counts must be positive");
+      options.unit_captions <= 0 || options.decode_threads <= 0 || options.prefetch_batches <= 0 ||
+      options.label_block <= 0) {
+    MLL_THROW(UsageError,
+              "batch sizes, unit sizes, block sizes and thread counts must be positive");
   }
   WorkPlan plan;
   std::map<std::string, std::size_t> group_of_key;
@@ -365,22 +367,40 @@ void Committer::commit(const ShardResult& result) {
   }
 }
 
-void Committer::finish_complete() {
+std::vector<std::string> Committer::complete_models() const {
+  std::vector<std::string> out;
   for (const auto& group : plan_.groups) {
     for (const auto& spec : group.models) {
       const auto& done = report_.labeled;
       if (failed(spec.id) || std::find(done.begin(), done.end(), spec.id) != done.end()) continue;
-      if (!store_.missing_units(spec.id, std::int64_t{1} << 40, std::int64_t{1} << 40).empty()) {
-        continue;
+      if (store_.missing_units(spec.id, std::int64_t{1} << 40, std::int64_t{1} << 40).empty()) {
+        out.push_back(spec.id);
       }
+    }
+  }
+  return out;
+}
+
+void Committer::finish(const std::string& model, const store::ModelLabels& labels) {
+  for (const auto& group : plan_.groups) {
+    for (const auto& spec : group.models) {
+      if (spec.id != model) continue;
       store::FinishInfo info;
       info.logit_scale = spec.logit_scale;
       info.config_json = config_json_;
       info.started_utc = started_utc_;
-      store_.finish_model(spec.id, compute_labels(store_, spec.id), info);
+      store_.finish_model(spec.id, labels, info);
       report_.labeled.push_back(spec.id);
       log::info("model '", spec.id, "' labeled");
+      return;
     }
+  }
+  MLL_THROW(InternalError, "model '", model, "' is not in the plan");
+}
+
+void Committer::finish_complete() {
+  for (const auto& id : complete_models()) {
+    finish(id, compute_labels(store_, id, options_.label_block));
   }
 }
 

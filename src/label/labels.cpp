@@ -8,38 +8,55 @@
 
 namespace mll::label {
 
-store::ModelLabels compute_labels(const store::Store& store, const std::string& model_id,
-                                  std::int64_t block) {
+store::Matrix node_text_embeddings(const store::Store& store, const std::string& model_id) {
+  const auto n = static_cast<std::int64_t>(store.graph().size());
+  const store::Matrix text = store.read_text_embeddings(model_id);
+  const std::int64_t dim = text.dim;
+  // One row per node (captions may be shared by nodes; the node order is what predictions use).
+  store::Matrix nodes;
+  nodes.rows = n;
+  nodes.dim = dim;
+  nodes.values.resize(static_cast<std::size_t>(n * dim));
+  for (std::int64_t v = 0; v < n; ++v) {
+    const auto c = store.node_caption()[static_cast<std::size_t>(v)];
+    std::copy_n(text.values.begin() + c * dim, dim, nodes.values.begin() + v * dim);
+  }
+  return nodes;
+}
+
+void predict_nodes(const store::Store& store, const std::string& model_id,
+                   const store::Matrix& node_text, std::int64_t begin, std::int64_t end,
+                   std::int32_t* out, std::int64_t block) {
+  if (block < 1) MLL_THROW(UsageError, "the summary-label block must be at least 1 image");
+  const std::int64_t n = node_text.rows, dim = node_text.dim;
+  std::vector<float> scores;
+  for (std::int64_t first = begin; first < end; first += block) {
+    const std::int64_t last = std::min(end, first + block);
+    const store::Matrix rows = store.read_image_embeddings(model_id, first, last);
+    if (rows.dim != dim) {
+      MLL_THROW(DataError, "model '", model_id, "': image embeddings have width ", rows.dim,
+                ", caption embeddings ", dim);
+    }
+    scores.resize(static_cast<std::size_t>((last - first) * n));
+    linalg::matmul_nt(rows.values.data(), last - first, node_text.values.data(), n, dim,
+                      scores.data());
+    for (std::int64_t i = 0; i < last - first; ++i) {
+      const float* row = scores.data() + i * n;
+      // First maximum wins: deterministic ties.
+      out[first - begin + i] = static_cast<std::int32_t>(std::max_element(row, row + n) - row);
+    }
+  }
+}
+
+store::ModelLabels labels_from_predictions(const store::Store& store,
+                                           const std::vector<std::int32_t>& predicted) {
   const auto& graph = store.graph();
   const auto& probe = store.probe();
   const auto n = static_cast<std::int64_t>(graph.size());
-  const auto images = static_cast<std::int64_t>(probe.image_count());
-  const store::Matrix text = store.read_text_embeddings(model_id);
-  const std::int64_t dim = text.dim;
-
-  // One row per node (captions may be shared by nodes; the node order is what predictions use).
-  std::vector<float> node_text(static_cast<std::size_t>(n * dim));
-  for (std::int64_t v = 0; v < n; ++v) {
-    const auto c = store.node_caption()[static_cast<std::size_t>(v)];
-    std::copy_n(text.values.begin() + c * dim, dim, node_text.begin() + v * dim);
-  }
-
-  // Predicted node of every probe image, block by block (memory independent of P).
-  std::vector<std::int32_t> predicted(static_cast<std::size_t>(images), -1);
-  std::vector<float> scores;
-  for (std::int64_t begin = 0; begin < images; begin += block) {
-    const std::int64_t end = std::min(images, begin + block);
-    const store::Matrix rows = store.read_image_embeddings(model_id, begin, end);
-    MLL_CHECK(rows.dim == dim, "image and text dims differ for ", model_id);
-    scores.resize(static_cast<std::size_t>((end - begin) * n));
-    linalg::matmul_nt(rows.values.data(), end - begin, node_text.data(), n, dim, scores.data());
-    for (std::int64_t i = 0; i < end - begin; ++i) {
-      const float* row = scores.data() + i * n;
-      // First maximum wins: deterministic ties.
-      predicted[static_cast<std::size_t>(begin + i)] =
-          static_cast<std::int32_t>(std::max_element(row, row + n) - row);
-    }
-  }
+  MLL_CHECK(predicted.size() == probe.image_count(), "labels: ", predicted.size(),
+            " predictions for ", probe.image_count(), " probe images");
+  for (auto p : predicted)
+    MLL_CHECK(p >= 0 && p < n, "labels: predicted node ", p, " out of range");
 
   // "p is v or below v" is "v is an ancestor-or-self of p"; sorted ancestor lists answer it
   // with a binary search (the graph is a DAG, so there is no interval numbering to use).
@@ -99,6 +116,15 @@ store::ModelLabels compute_labels(const store::Store& store, const std::string& 
         count ? static_cast<float>(sum / count) : 0.0f;
   }
   return labels;
+}
+
+store::ModelLabels compute_labels(const store::Store& store, const std::string& model_id,
+                                  std::int64_t block) {
+  const store::Matrix node_text = node_text_embeddings(store, model_id);
+  std::vector<std::int32_t> predicted(store.probe().image_count());
+  predict_nodes(store, model_id, node_text, 0, static_cast<std::int64_t>(predicted.size()),
+                predicted.data(), block);
+  return labels_from_predictions(store, predicted);
 }
 
 }  // namespace mll::label

@@ -16,6 +16,7 @@
 #include "mll/core/hash.hpp"
 #include "mll/label/inputs.hpp"
 #include "mll/label/job.hpp"
+#include "mll/label/labels.hpp"
 #include "mll/store/half.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/runner.hpp"
@@ -375,6 +376,36 @@ TEST_F(LabelWorldTest, ShardsReportTheTimeSpentInForwardPasses) {
     image_shards += shard.kind == store::UnitKind::kImage;
   }
   EXPECT_GT(image_shards, 0);
+}
+
+// Ranks share the prediction step of the summary labels in blocks; the labels must not depend on
+// how the probe images were cut, and the counting step must refuse predictions that do not fit.
+TEST_F(LabelWorldTest, SummaryLabelsDoNotDependOnThePredictionBlocks) {
+  build(8, 1);
+  ASSERT_EQ(label().exit_code, 0);
+  const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
+  const auto stored = store.read_labels("small-0");
+  const auto images = static_cast<std::int64_t>(store.probe().image_count());
+  ASSERT_GT(images, 7);
+  for (std::int64_t block : {std::int64_t{1}, std::int64_t{7}, images, std::int64_t{4096}}) {
+    const auto labels = label::compute_labels(store, "small-0", block);
+    EXPECT_EQ(labels.node_top1, stored.node_top1) << block;
+    EXPECT_EQ(labels.node_confusion, stored.node_confusion) << block;
+    EXPECT_EQ(labels.subtree_top1, stored.subtree_top1) << block;
+  }
+  // Pieces predicted separately (as ranks do) and put together give the same labels.
+  const auto text = label::node_text_embeddings(store, "small-0");
+  std::vector<std::int32_t> predicted(static_cast<std::size_t>(images), -1);
+  for (std::int64_t begin = 0; begin < images; begin += 7) {
+    label::predict_nodes(store, "small-0", text, begin, std::min(images, begin + 7),
+                         predicted.data() + begin, 7);
+  }
+  EXPECT_EQ(label::labels_from_predictions(store, predicted).node_top1, stored.node_top1);
+  predicted.pop_back();
+  EXPECT_THROW(label::labels_from_predictions(store, predicted), InternalError);
+  predicted.push_back(-1);
+  EXPECT_THROW(label::labels_from_predictions(store, predicted), InternalError);
+  EXPECT_THROW(label::predict_nodes(store, "small-0", text, 0, 1, predicted.data(), 0), UsageError);
 }
 
 TEST_F(LabelWorldTest, ASecondWriterIsRefusedWithTheHolderNamed) {

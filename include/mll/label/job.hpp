@@ -33,9 +33,10 @@ struct LabelOptions {
   int text_batch = 64;              // captions per forward pass
   std::int64_t unit_images = 1024;  // rows per shard and commit (rounded up to the grid)
   std::int64_t unit_captions = 4096;
-  int decode_threads = 2;    // background decode + preprocess threads
-  int prefetch_batches = 4;  // decoded batches kept ready ahead of the model
-  bool fail_fast = false;    // stop at the first failing model instead of recording it
+  int decode_threads = 2;           // background decode + preprocess threads
+  int prefetch_batches = 4;         // decoded batches kept ready ahead of the model
+  std::int64_t label_block = 1024;  // probe images per block of the summary labels' prediction
+  bool fail_fast = false;           // stop at the first failing model instead of recording it
   bool progress = true;
 };
 
@@ -130,8 +131,15 @@ class Committer {
   // Commits every run of rows (one store unit each) and records failures. With fail_fast, a
   // failure throws DataError. Throws IoError when the store cannot be written.
   void commit(const ShardResult& result);
-  // Finishes every model of the plan that is complete and not failed (idempotent).
+  // Finishes every model of the plan that is complete and not failed (idempotent), computing its
+  // summary labels in this process.
   void finish_complete();
+  // The models of the plan whose rows are all stored, not failed and not finished by this
+  // committer: what finish_complete() would finish. Throws what the store throws.
+  std::vector<std::string> complete_models() const;
+  // Finishes `model` with summary labels computed elsewhere (label::labels_from_predictions).
+  // Throws IoError when the store cannot be written.
+  void finish(const std::string& model, const store::ModelLabels& labels);
   bool failed(const std::string& model) const;
   const LabelReport& report() const noexcept { return report_; }
 
