@@ -7,13 +7,15 @@
 #  3. store bytes per model against the P x N float32 label matrix the paper's code keeps;
 #  4. peak memory of `mll label` at three probe-set sizes (2,000 / 8,000 / 16,000 images);
 #  5. `mll label` against an equivalent Python pipeline (python3-torch + a DataLoader with
-#     PIL/torchvision transforms, the same TorchScript model and images).
+#     PIL/torchvision transforms, the same TorchScript model and images);
+#  6. the image cache: a small model labeled with --image-cache (cold: decodes and writes the
+#     crops), then a second small model added to the same store (warm: reads them).
 # Probe images are hard links to the six test photos (tests/data/image), one folder per class.
-# Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all five sections)
+# Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all six sections)
 set -euo pipefail
 build="${1:?usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]}"
 shift
-sections="${*:-1 2 3 4 5}"
+sections="${*:-1 2 3 4 5 6}"
 want() { [[ " $sections " == *" $1 "* ]]; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mll="$build/src/app/mll"
@@ -78,12 +80,12 @@ fi
 
 if want 2; then
 echo "== 2. pipeline efficiency (forward time / end-to-end mll label), 1 process, 2 threads"
-# The ViT-B/32 run labels 8 seeds x 128 photos (1,024 images), long enough to amortise the fixed
+# The ViT-B/32 run labels 8 seeds x 256 photos (2,048 images), long enough to amortise the fixed
 # costs (process start, hashing and loading a 600 MB TorchScript file). The small model labels
 # 1,000 images on the ImageNet-1k graph.
-make_seed_images "$work/img8" 128
+make_seed_images "$work/img8" 256
 for kind in vit-b32 small; do
-  if [[ $kind == vit-b32 ]]; then zoo="$work/vit.json"; img="$work/img8"; graph="$work/graph8.h5"; per=128
+  if [[ $kind == vit-b32 ]]; then zoo="$work/vit.json"; img="$work/img8"; graph="$work/graph8.h5"; per=256
   else zoo="$work/small1.json"; img="$work/img1"; graph="$work/graph.h5"; per=1; fi
   "$mll" probe build --log-level warn --graph "$graph" --images "$img" --per-node "$per" \
     --store "$work/eff-$kind.h5" --force >/dev/null
@@ -136,4 +138,17 @@ for kind in small vit; do
   printf '%s: mll label %.2f s (captions and summary labels included), python image pass %.2f s, ratio python/mll %.2f\n' \
     "$kind" "$m" "$p" "$(echo "$p / $m" | bc -l)"
 done
+fi
+
+if want 6; then
+echo "== 6. image cache: 1,000 probe images, one small model cold, then an added model warm"
+store cache "$work/img1" 1
+for s in 1 2; do
+  t0=$(now)
+  out=$("$mll" label --store "$work/cache.h5" --zoo "$work/small4.json" --models "small-s$s" \
+    --image-cache "$work/crops" $flags)
+  t1=$(now)
+  echo "$([[ $s == 1 ]] && echo cold || echo warm): $out; $(secs "$t0" "$t1") s"
+done
+echo "cache: $(du -sb "$work/crops" | cut -f1) bytes"
 fi

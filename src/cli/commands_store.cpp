@@ -105,7 +105,12 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "under MPI the ranks share the blocks)")(
       "decode-threads", po::value<int>()->default_value(0)->value_name("N"),
       "background decode + preprocess threads (0: one per core)")(
-      "fail-fast", po::bool_switch(), "stop at the first failing model")(
+      "image-cache", po::value<std::string>()->value_name("DIR"),
+      "keep the preprocessed probe images (uint8 crops, per preprocessing config and shard) in "
+      "DIR, so that later runs and added models skip decoding")(
+      "fast-decode", po::bool_switch(),
+      "decode large JPEGs at a reduced DCT scale (faster, not bit-exact; keep it the same across "
+      "reruns of one store)")("fail-fast", po::bool_switch(), "stop at the first failing model")(
       "log-dir", po::value<std::string>()->value_name("DIR"),
       "under MPI, each rank also logs to DIR/rank-<R>.log")("no-progress", po::bool_switch(),
                                                             "do not print progress");
@@ -130,6 +135,8 @@ int label_run(const po::variables_map& vm) {
   options.text_batch = vm["text-batch"].as<int>();
   options.unit_images = vm["unit"].as<std::int64_t>();
   options.label_block = vm["label-block"].as<std::int64_t>();
+  if (vm.count("image-cache")) options.image_cache = vm["image-cache"].as<std::string>();
+  options.fast_decode = vm["fast-decode"].as<bool>();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.decode_threads =
       vm["decode-threads"].as<int>() > 0 ? vm["decode-threads"].as<int>() : cores;

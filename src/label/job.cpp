@@ -15,6 +15,7 @@
 #include "mll/core/signals.hpp"
 #include "mll/core/time.hpp"
 #include "mll/core/version.hpp"
+#include "mll/label/crop_cache.hpp"
 #include "mll/label/inputs.hpp"
 #include "mll/label/labels.hpp"
 #include "mll/label/prefetch.hpp"
@@ -251,8 +252,10 @@ struct Executor::Impl {
 
   void run_images(const Shard& shard, ShardResult& result) {
     const Group& group = groups.at(static_cast<std::size_t>(shard.group));
+    image::PreprocessSpec preprocess = group.preprocess;
+    preprocess.fast_jpeg_decode = options.fast_decode;
     const std::int64_t step = options.batch;
-    std::vector<std::int64_t> batches;
+    std::vector<std::int64_t> batches, rows;
     std::vector<std::string> paths;
     for (std::int64_t first = shard.begin; first < shard.end; first += step) {
       const std::int64_t last = std::min(shard.end, first + step);
@@ -261,17 +264,33 @@ struct Executor::Impl {
       if (!needed) continue;
       batches.push_back(first);
       paths.insert(paths.end(), image_paths.begin() + first, image_paths.begin() + last);
+      for (std::int64_t row = first; row < last; ++row) rows.push_back(row);
     }
     // Models are loaded before decoding starts so that a broken model fails fast.
     std::vector<zoo::Model*> loaded_models;
     for (const auto& id : shard.models) loaded_models.push_back(model(shard.group, id, result));
-    Prefetcher prefetcher(std::move(paths), group.preprocess, static_cast<int>(step),
-                          options.decode_threads, options.prefetch_batches);
+    // The crops of the whole shard are cached (or read back) together; a shard needed only in
+    // part reads a cache file when there is one but does not write one.
+    std::unique_ptr<CropCache> cache;
+    if (!options.image_cache.empty()) {
+      cache =
+          std::make_unique<CropCache>(options.image_cache, preprocess, shard.begin, shard.end,
+                                      std::vector<std::string>(image_paths.begin() + shard.begin,
+                                                               image_paths.begin() + shard.end));
+      if (!cache->hit() && static_cast<std::int64_t>(rows.size()) == shard.end - shard.begin) {
+        cache->start_writing();
+      } else if (!cache->hit()) {
+        cache.reset();
+      }
+    }
+    auto prefetcher = std::make_unique<Prefetcher>(
+        std::move(paths), preprocess, static_cast<int>(step), options.decode_threads,
+        options.prefetch_batches, cache.get(), std::move(rows));
     Prefetcher::Batch batch;
     std::size_t index = 0;
     std::vector<char> failed(shard.models.size(), 0);
     try {
-      while (prefetcher.next(batch)) {
+      while (prefetcher->next(batch)) {
         const std::int64_t first = batches[index++];
         for (std::size_t k = 0; k < shard.models.size(); ++k) {
           if (loaded_models[k] == nullptr || failed[k] ||
@@ -300,10 +319,12 @@ struct Executor::Impl {
         }
       }
     } catch (...) {
-      result.images_decoded += prefetcher.decoded();
+      result.images_decoded += prefetcher->decoded();
       throw;
     }
-    result.images_decoded += prefetcher.decoded();
+    result.images_decoded += prefetcher->decoded();
+    prefetcher.reset();  // joins the workers: the cache file is complete or never will be
+    if (cache && !cache->hit()) cache->finish_writing();
   }
 };
 
@@ -342,6 +363,7 @@ Committer::Committer(store::Store& store, const WorkPlan& plan, const LabelOptio
                                  {"text_batch", options.text_batch},
                                  {"device", options.run.device.str()},
                                  {"half", options.run.half},
+                                 {"fast_decode", options.fast_decode},
                                  {"mll_version", version()}};
   config_json_ = config.dump();
 }

@@ -3,16 +3,25 @@
 #include <algorithm>
 
 #include "mll/core/error.hpp"
+#include "mll/core/log.hpp"
 #include "mll/image/image.hpp"
+#include "mll/label/crop_cache.hpp"
 
 namespace mll::label {
 
 Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spec, int batch_size,
-                       int threads, int depth)
-    : paths_(std::move(paths)), spec_(std::move(spec)), batch_size_(batch_size), depth_(depth) {
+                       int threads, int depth, CropCache* cache, std::vector<std::int64_t> rows)
+    : paths_(std::move(paths)),
+      spec_(std::move(spec)),
+      cache_(cache),
+      rows_(std::move(rows)),
+      batch_size_(batch_size),
+      depth_(depth) {
   if (batch_size <= 0 || threads <= 0 || depth <= 0) {
     MLL_THROW(UsageError, "prefetch: batch size, threads and depth must be positive");
   }
+  MLL_CHECK(cache_ == nullptr || rows_.size() == paths_.size(), "prefetch: ", rows_.size(),
+            " cache rows for ", paths_.size(), " images");
   const auto n = static_cast<std::int64_t>(paths_.size());
   batches_ = (n + batch_size_ - 1) / batch_size_;
   image_floats_ =
@@ -55,10 +64,17 @@ void Prefetcher::work() {
     const auto slot = static_cast<std::size_t>(batch % depth_);
     const auto position = static_cast<std::size_t>(index % batch_size_);
     std::exception_ptr error;
+    const bool from_cache = cache_ != nullptr && cache_->hit();
     try {
       // Only this worker writes this image's part of the slot, so no lock is needed here.
-      const image::RgbImage crop =
-          image::load_crop_u8(paths_[static_cast<std::size_t>(index)], spec_);
+      image::RgbImage crop;
+      if (from_cache) {
+        crop = image::RgbImage(spec_.width, spec_.height);
+        cache_->read(rows_[static_cast<std::size_t>(index)], crop.data());
+      } else {
+        crop = image::load_crop_u8(paths_[static_cast<std::size_t>(index)], spec_);
+        if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
+      }
       image::to_normalized_chw(crop, spec_.mean, spec_.std,
                                slots_[slot].data() + position * image_floats_);
     } catch (...) {
@@ -66,11 +82,26 @@ void Prefetcher::work() {
     }
     {
       std::lock_guard lock(mutex_);
-      ++decoded_;
+      if (!from_cache) ++decoded_;
       if (error && !slot_error_[slot]) slot_error_[slot] = error;
       ++slot_done_[slot];
     }
     batch_ready_.notify_all();
+  }
+}
+
+void Prefetcher::write_to_cache(std::int64_t row, const image::RgbImage& crop) {
+  {
+    std::lock_guard lock(mutex_);
+    if (cache_write_failed_) return;
+  }
+  try {
+    cache_->write(row, crop);
+  } catch (const Error& e) {
+    // The cache only saves time: labeling goes on without it.
+    std::lock_guard lock(mutex_);
+    if (!cache_write_failed_) log::warn("image cache not written: ", e.what());
+    cache_write_failed_ = true;
   }
 }
 

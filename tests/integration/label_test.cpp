@@ -408,6 +408,66 @@ TEST_F(LabelWorldTest, SummaryLabelsDoNotDependOnThePredictionBlocks) {
   EXPECT_THROW(label::predict_nodes(store, "small-0", text, 0, 1, predicted.data(), 0), UsageError);
 }
 
+// --image-cache: the first run decodes and keeps the crops; a model added later is labeled from
+// them without decoding, with the same embeddings as decoding gives; a changed image is decoded
+// again. --fast-decode is recorded in the model's provenance.
+TEST_F(LabelWorldTest, TheImageCacheSkipsDecodingForAddedModelsAndNoticesChangedImages) {
+  build(10, 1);
+  const std::string cache = dir_ / "crops";
+  auto r = label(" --image-cache " + cache);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto store = [&] { return store::Store::open(store_path(), store::Store::Mode::kRead); };
+  const auto images = static_cast<std::int64_t>(store().probe().image_count());
+  EXPECT_NE(r.out.find("(" + std::to_string(images) + " images decoded"), std::string::npos)
+      << r.out;
+  std::size_t files = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(cache)) {
+    if (!e.is_regular_file()) continue;
+    EXPECT_EQ(e.path().extension(), ".crops") << e.path();  // no temporary left behind
+    ++files;
+  }
+  EXPECT_EQ(files, static_cast<std::size_t>((images + 15) / 16));  // one per 16-image shard
+
+  // A new model: every crop comes from the cache.
+  write_world_models(dir_ / "models", zoo(), 1, 5);
+  r = label(" --image-cache " + cache);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 1, already done 1, failed 0 (0 images decoded"), std::string::npos)
+      << r.out;
+  // The same model labeled by decoding, in a second store, has identical embeddings.
+  const std::string plain = dir_ / "plain.h5";
+  ASSERT_EQ(run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
+                        (dir_ / "images") + " --per-node 40 --store " + plain,
+                    dir_)
+                .exit_code,
+            0);
+  r = run_mll("label --store " + plain + " --zoo " + zoo() + " --models small-5" + kLabelFlags,
+              dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto other = store::Store::open(plain, store::Store::Mode::kRead);
+  EXPECT_EQ(store().read_image_embeddings("small-5", 0, images).values,
+            other.read_image_embeddings("small-5", 0, images).values);
+
+  // An image rewritten after caching (same pixels, new time): its shard alone is decoded again.
+  write_world_images(dir_ / "images", {world_seeds().front()}, 1, 40);
+  write_world_models(dir_ / "models", zoo(), 1, 6);
+  r = label(" --image-cache " + cache);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto decoded = std::stoll(r.out.substr(r.out.find('(') + 1));
+  EXPECT_GT(decoded, 0) << r.out;
+  EXPECT_LE(decoded, 16) << r.out;
+  EXPECT_NE(r.err.find("stale"), std::string::npos) << r.err;
+
+  write_world_models(dir_ / "models", zoo(), 1, 7);
+  r = label(" --fast-decode");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(store().model_info("small-7").config_json.find("\"fast_decode\":true"),
+            std::string::npos);
+  EXPECT_NE(store().model_info("small-0").config_json.find("\"fast_decode\":false"),
+            std::string::npos);
+  expect_verified();
+}
+
 TEST_F(LabelWorldTest, ASecondWriterIsRefusedWithTheHolderNamed) {
   build(6, 1);
   auto store = store::Store::open(store_path(), store::Store::Mode::kWrite);

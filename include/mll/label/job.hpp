@@ -36,6 +36,8 @@ struct LabelOptions {
   int decode_threads = 2;           // background decode + preprocess threads
   int prefetch_batches = 4;         // decoded batches kept ready ahead of the model
   std::int64_t label_block = 1024;  // probe images per block of the summary labels' prediction
+  std::string image_cache;          // if set, a folder of preprocessed crops per shard (CropCache)
+  bool fast_decode = false;         // JPEG DCT-domain downscaling for large photos (not exact)
   bool fail_fast = false;           // stop at the first failing model instead of recording it
   bool progress = true;
 };

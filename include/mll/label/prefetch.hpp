@@ -15,6 +15,8 @@
 
 namespace mll::label {
 
+class CropCache;
+
 class Prefetcher {
  public:
   struct Batch {
@@ -24,9 +26,13 @@ class Prefetcher {
   };
 
   // Starts `threads` workers that keep at most `depth` batches decoded ahead of the consumer.
-  // Throws UsageError for non-positive sizes.
+  // With a `cache` (rows[i]: the probe row of paths[i]), crops are read from it on a hit and
+  // written to it otherwise (after start_writing(); a failing cache write is logged once and
+  // leaves the cache file incomplete, which finish_writing() then discards). The cache must
+  // outlive the Prefetcher. Throws UsageError for non-positive sizes.
   Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spec, int batch_size,
-             int threads, int depth);
+             int threads, int depth, CropCache* cache = nullptr,
+             std::vector<std::int64_t> rows = {});
   // Stops and joins the workers (also when batches were left unread).
   ~Prefetcher();
   Prefetcher(const Prefetcher&) = delete;
@@ -36,14 +42,18 @@ class Prefetcher {
   // an image that failed to decode (DataError naming the file).
   bool next(Batch& batch);
 
-  // Images decoded so far (each path at most once).
+  // Images decoded so far (each path at most once; cache hits are not decodes).
   std::int64_t decoded() const;
 
  private:
   void work();
+  void write_to_cache(std::int64_t row, const image::RgbImage& crop);
 
   std::vector<std::string> paths_;
   image::PreprocessSpec spec_;
+  CropCache* cache_;
+  std::vector<std::int64_t> rows_;
+  bool cache_write_failed_ = false;  // guarded by mutex_
   int batch_size_;
   int depth_;
   std::int64_t batches_;
