@@ -135,7 +135,15 @@ int label_run(const po::variables_map& vm) {
   options.text_batch = vm["text-batch"].as<int>();
   options.unit_images = vm["unit"].as<std::int64_t>();
   options.label_block = vm["label-block"].as<std::int64_t>();
-  if (vm.count("image-cache")) options.image_cache = vm["image-cache"].as<std::string>();
+  if (vm.count("image-cache")) {
+    options.image_cache = vm["image-cache"].as<std::string>();
+    std::error_code ec;
+    std::filesystem::create_directories(options.image_cache, ec);
+    if (ec || !std::filesystem::is_directory(options.image_cache)) {
+      MLL_THROW(UsageError, "--image-cache ", options.image_cache,
+                ": cannot create the folder: ", ec ? ec.message() : "not a directory");
+    }
+  }
   options.fast_decode = vm["fast-decode"].as<bool>();
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.decode_threads =

@@ -37,6 +37,7 @@ enum Tag : int {
   kError,        // worker -> 0: int32 exit code + message
   kStop,         // 0 -> worker: stop after the current batch
   kStopRequest,  // worker -> 0: this rank received a stop signal
+  kBlock,        // 0 -> worker: image embeddings of one summary-label block (floats)
 };
 
 // MPI for the whole process: initialised once, finalised at exit.
@@ -494,26 +495,41 @@ void on_this_rank(F&& step, std::int32_t& code, std::string& message) {
   }
 }
 
+// Collective: rank 0's matrix on every rank.
+void broadcast_matrix(store::Matrix& m) {
+  std::int64_t shape[2] = {m.rows, m.dim};
+  MPI_Bcast(shape, 2, MPI_INT64_T, 0, MPI_COMM_WORLD);
+  m.rows = shape[0];
+  m.dim = shape[1];
+  m.values.resize(static_cast<std::size_t>(m.rows * m.dim));
+  MPI_Bcast(m.values.data(), static_cast<int>(m.values.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
+}
+
 // Collective. Finishes the models whose rows are all stored, sharing the expensive step of
 // their summary labels (predicting the node of every probe image, a P x N x d product) among
-// the ranks: block b of `block` images goes to rank b mod size, the predictions
-// meet on rank 0 through a Reducer (NCCL between GPUs, MPI otherwise), and rank 0 counts them
-// and finishes the model. The blocks lie on a fixed grid, so the labels do not depend on the
-// number of ranks. `coordinator` is rank 0's, null elsewhere.
-void finish_together(const std::string& store_path, Coordinator* coordinator,
-                     const zoo::Device& device, std::int64_t block) {
+// the ranks: block b of `block` images goes to rank b mod size. Rank 0 reads the embeddings (it
+// is the writer; other ranks do not depend on seeing its newest files, which a network file
+// system may show late) and sends each rank its blocks; the predictions meet on rank 0 through a
+// Reducer (NCCL between GPUs, MPI otherwise), and rank 0 counts them and finishes the model. The
+// blocks lie on a fixed grid, so the labels do not depend on the number of ranks. Called before
+// the shards (models a stopped run left complete but pending) and after them. `coordinator` is
+// rank 0's, null elsewhere.
+void finish_together(Coordinator* coordinator, const zoo::Device& device, std::int64_t block) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   std::int32_t code = 0;
   std::string message;
   std::vector<std::string> models;
+  std::int64_t images = 0;
   if (rank == 0) {
     on_this_rank([&] { models = coordinator->committer().complete_models(); }, code, message);
+    images = static_cast<std::int64_t>(coordinator->store().probe().image_count());
   }
   agree(code, message);
   {
     wire::Writer w;
+    w.put<std::int64_t>(images);
     w.put<std::uint64_t>(models.size());
     for (const auto& id : models) w.put(id);
     std::uint64_t length = w.buffer().size();
@@ -521,47 +537,86 @@ void finish_together(const std::string& store_path, Coordinator* coordinator,
     w.buffer().resize(length);
     MPI_Bcast(w.buffer().data(), static_cast<int>(length), MPI_BYTE, 0, MPI_COMM_WORLD);
     wire::Reader r(w.buffer());
+    images = r.get<std::int64_t>();
     models.resize(r.get<std::uint64_t>());
     for (auto& id : models) id = r.get_string();
   }
   if (models.empty()) return;
-  std::unique_ptr<Reducer> reducer;
-  on_this_rank([&] { reducer = make_reducer(device); }, code, message);
-  agree(code, message);
+  const std::unique_ptr<Reducer> reducer = make_reducer(device);
   if (rank == 0) {
     log::info("summary labels of ", models.size(), " model(s) on ", size, " ranks (",
               reducer->name(), " reduction)");
   }
-  // Rank 0 reads through its writer; the others open a read snapshot taken after every commit.
-  std::optional<store::Store> reader;
-  if (rank != 0) {
-    on_this_rank([&] { reader.emplace(store::Store::open(store_path, store::Store::Mode::kRead)); },
-                 code, message);
-    agree(code, message);
-  } else {
-    agree(0, "");
-  }
-  const store::Store& store = rank == 0 ? coordinator->store() : *reader;
-  const auto images = static_cast<std::int64_t>(store.probe().image_count());
+  const std::int64_t blocks = (images + block - 1) / block;
   for (const auto& id : models) {
-    std::vector<std::int32_t> predicted(static_cast<std::size_t>(images), -1);
-    on_this_rank(
-        [&] {
-          const store::Matrix text = label::node_text_embeddings(store, id);
-          for (std::int64_t b = rank; b * block < images; b += size) {
-            const std::int64_t begin = b * block;
-            const std::int64_t end = std::min(images, begin + block);
-            label::predict_nodes(store, id, text, begin, end, predicted.data() + begin, block);
-          }
-        },
-        code, message);
+    store::Matrix text;
+    if (rank == 0) {
+      on_this_rank([&] { text = label::node_text_embeddings(coordinator->store(), id); }, code,
+                   message);
+    }
     agree(code, message);
+    broadcast_matrix(text);
+    std::vector<std::int32_t> predicted(static_cast<std::size_t>(images), -1);
+    const auto rows_of = [&](std::int64_t b) {
+      return std::make_pair(b * block, std::min(images, (b + 1) * block));
+    };
+    for (std::int64_t first = 0; first < blocks; first += size) {
+      // Block first + r goes to rank r.
+      if (rank == 0) {
+        std::vector<store::Matrix> rows(static_cast<std::size_t>(size));
+        on_this_rank(
+            [&] {
+              for (int r = 0; r < size && first + r < blocks; ++r) {
+                const auto [begin, end] = rows_of(first + r);
+                rows[static_cast<std::size_t>(r)] =
+                    coordinator->store().read_image_embeddings(id, begin, end);
+              }
+            },
+            code, message);
+        // After a failed read every rank still gets its message (empty) and meets in agree().
+        std::vector<MPI_Request> requests;
+        for (int r = 1; r < size && first + r < blocks; ++r) {
+          auto& values = rows[static_cast<std::size_t>(r)].values;
+          requests.emplace_back();
+          MPI_Isend(values.data(), code == 0 ? static_cast<int>(values.size()) : 0, MPI_FLOAT, r,
+                    kBlock, MPI_COMM_WORLD, &requests.back());
+        }
+        if (code == 0) {
+          on_this_rank(
+              [&] {
+                label::predict_rows(rows[0], text, id, predicted.data() + rows_of(first).first);
+              },
+              code, message);
+        }
+        MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE);
+      } else if (first + rank < blocks) {
+        MPI_Status status;
+        MPI_Probe(0, kBlock, MPI_COMM_WORLD, &status);
+        int count = 0;
+        MPI_Get_count(&status, MPI_FLOAT, &count);
+        store::Matrix rows;
+        rows.dim = text.dim;
+        rows.rows = text.dim > 0 ? count / text.dim : 0;
+        rows.values.resize(static_cast<std::size_t>(count));
+        MPI_Recv(rows.values.data(), count, MPI_FLOAT, 0, kBlock, MPI_COMM_WORLD,
+                 MPI_STATUS_IGNORE);
+        if (count > 0) {
+          on_this_rank(
+              [&] {
+                label::predict_rows(rows, text, id, predicted.data() + rows_of(first + rank).first);
+              },
+              code, message);
+        }
+      }
+      agree(code, message);
+    }
     on_this_rank([&] { reducer->max_to_root(predicted); }, code, message);
     agree(code, message);
     if (rank == 0) {
       on_this_rank(
           [&] {
-            coordinator->committer().finish(id, label::labels_from_predictions(store, predicted));
+            coordinator->committer().finish(
+                id, label::labels_from_predictions(coordinator->store(), predicted));
           },
           code, message);
     }
@@ -662,6 +717,11 @@ label::LabelReport label_distributed(const std::string& store_path,
     groups = groups_from(r, specs);
   }
   label::Executor executor(std::move(groups), std::move(captions), std::move(paths), options);
+  std::optional<Coordinator> coordinator;
+  if (rank == 0) coordinator.emplace(*store, *plan, options, size);
+  // Models a stopped run left with every row stored are finished first, by all ranks.
+  if (size > 1)
+    finish_together(coordinator ? &*coordinator : nullptr, options.run.device, options.label_block);
   Channel channel;
   std::thread compute([&] { compute_loop(executor, channel); });
   struct Join {
@@ -683,9 +743,7 @@ label::LabelReport label_distributed(const std::string& store_path,
   label::LabelReport report;
   std::int32_t final_code = 0;
   std::string final_message;
-  std::optional<Coordinator> coordinator;
   if (rank == 0) {
-    coordinator.emplace(*store, *plan, options, size);
     try {
       coordinator->run(channel);
     } catch (const Error& e) {
@@ -710,8 +768,7 @@ label::LabelReport label_distributed(const std::string& store_path,
   final_message = r.get_string();
   if (final_code != 0) rethrow(static_cast<ExitCode>(final_code), final_message);
   if (size > 1) {
-    finish_together(store_path, coordinator ? &*coordinator : nullptr, options.run.device,
-                    options.label_block);
+    finish_together(coordinator ? &*coordinator : nullptr, options.run.device, options.label_block);
   }
   if (coordinator) report = coordinator->report();
   return report;

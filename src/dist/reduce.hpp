@@ -32,8 +32,9 @@ std::unique_ptr<Reducer> make_mpi_reducer();
 // Whether this build has the NCCL backend. Does not throw.
 bool nccl_built() noexcept;
 
-// Collective: NCCL on `device` when it is built and every rank's device is CUDA, MPI otherwise.
-// Throws InternalError when NCCL was chosen and cannot be initialised.
+// Collective: NCCL when it is built and every rank labels on its own CUDA device (no two ranks on
+// one GPU), MPI otherwise, and MPI when NCCL cannot be set up (logged once). Does not throw
+// beyond what MPI itself raises.
 std::unique_ptr<Reducer> make_reducer(const zoo::Device& device);
 
 }  // namespace mll::dist

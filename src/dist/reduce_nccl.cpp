@@ -6,6 +6,7 @@
 #include <nccl.h>
 
 #include <cstddef>
+#include <string>
 
 #include "mll/core/error.hpp"
 #include "reduce.hpp"
@@ -51,35 +52,66 @@ struct DeviceBuffer {
   }
 };
 
+// Collective: true on every rank when `ok` is true on every rank. NCCL collectives wait for
+// every rank, so each one is entered only after all ranks have agreed that their local steps
+// succeeded; a failure then surfaces on every rank instead of leaving the others waiting.
+bool all_ok(bool ok) {
+  int flag = ok ? 1 : 0;
+  MPI_Allreduce(MPI_IN_PLACE, &flag, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  return flag == 1;
+}
+
 class NcclReducer final : public Reducer {
  public:
-  explicit NcclReducer(const zoo::Device& device) : device_(device.index) {
-    check(cudaSetDevice(device_), "cudaSetDevice");
-    int rank = 0, size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  // Collective. On failure (on any rank) every rank returns with *error set and no
+  // communicator.
+  NcclReducer(const zoo::Device& device, std::string* error) : device_(device.index) {
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    int size = 1;
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    std::string local;
+    const auto attempt = [&](auto&& step) {
+      try {
+        step();
+      } catch (const Error& e) {
+        if (local.empty()) local = e.what();
+      }
+    };
+    attempt([&] { check(cudaSetDevice(device_), "cudaSetDevice"); });
+    attempt([&] { check(cudaStreamCreate(&stream_.stream), "cudaStreamCreate"); });
     ncclUniqueId id{};
-    // Rank 0's id reaches every rank even when rank 0 failed to make one (all-zero id), so that
-    // every rank fails in ncclCommInitRank rather than waiting in a broadcast.
-    if (rank == 0) {
-      const ncclResult_t rc = ncclGetUniqueId(&id);
-      MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
-      check(rc, "ncclGetUniqueId");
-    } else {
-      MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    if (rank_ == 0) attempt([&] { check(ncclGetUniqueId(&id), "ncclGetUniqueId"); });
+    if (!all_ok(local.empty())) {
+      *error = local.empty() ? "set-up failed on another rank" : local;
+      return;
     }
-    check(ncclCommInitRank(&comm_.comm, size, id, rank), "ncclCommInitRank");
-    check(cudaStreamCreate(&stream_.stream), "cudaStreamCreate");
-    rank_ = rank;
+    MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, MPI_COMM_WORLD);
+    attempt([&] { check(ncclCommInitRank(&comm_.comm, size, id, rank_), "ncclCommInitRank"); });
+    if (!all_ok(local.empty())) {
+      *error = local.empty() ? "ncclCommInitRank failed on another rank" : local;
+      return;
+    }
+    ready_ = true;
   }
 
+  bool ready() const noexcept { return ready_; }
+
   void max_to_root(std::vector<std::int32_t>& values) override {
-    check(cudaSetDevice(device_), "cudaSetDevice");
     const std::size_t bytes = values.size() * sizeof(std::int32_t);
-    buffer_.reserve(bytes);
-    check(
-        cudaMemcpyAsync(buffer_.data, values.data(), bytes, cudaMemcpyHostToDevice, stream_.stream),
-        "copy to device");
+    std::string local;
+    try {
+      check(cudaSetDevice(device_), "cudaSetDevice");
+      buffer_.reserve(bytes);
+      check(cudaMemcpyAsync(buffer_.data, values.data(), bytes, cudaMemcpyHostToDevice,
+                            stream_.stream),
+            "copy to device");
+      check(cudaStreamSynchronize(stream_.stream), "cudaStreamSynchronize");
+    } catch (const Error& e) {
+      local = e.what();
+    }
+    if (!all_ok(local.empty())) {
+      MLL_THROW(InternalError, local.empty() ? "NCCL reduction failed on another rank" : local);
+    }
     check(ncclReduce(buffer_.data, buffer_.data, values.size(), ncclInt32, ncclMax, 0, comm_.comm,
                      stream_.stream),
           "ncclReduce");
@@ -96,6 +128,7 @@ class NcclReducer final : public Reducer {
  private:
   int device_ = 0;
   int rank_ = 0;
+  bool ready_ = false;
   // Destroyed in reverse order: the buffer and stream before the communicator.
   Comm comm_;
   Stream stream_;
@@ -104,8 +137,10 @@ class NcclReducer final : public Reducer {
 
 }  // namespace
 
-std::unique_ptr<Reducer> make_nccl_reducer(const zoo::Device& device) {
-  return std::make_unique<NcclReducer>(device);
+std::unique_ptr<Reducer> make_nccl_reducer(const zoo::Device& device, std::string* error) {
+  auto reducer = std::make_unique<NcclReducer>(device, error);
+  if (!reducer->ready()) return nullptr;
+  return reducer;
 }
 
 }  // namespace mll::dist

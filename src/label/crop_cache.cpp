@@ -15,6 +15,7 @@
 #include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/core/log.hpp"
+#include "mll/core/version.hpp"
 #include "mll/label/inputs.hpp"
 
 namespace mll::label {
@@ -104,7 +105,9 @@ void pwrite_all(int fd, const void* data, std::size_t bytes, std::uint64_t offse
   while (bytes > 0) {
     const ssize_t n = ::pwrite(fd, p, bytes, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) MLL_THROW(IoError, path, ": write failed: ", std::strerror(errno));
+    if (n <= 0) {
+      MLL_THROW(IoError, path, ": write failed: ", n < 0 ? std::strerror(errno) : "no progress");
+    }
     p += n;
     bytes -= static_cast<std::size_t>(n);
     offset += static_cast<std::uint64_t>(n);
@@ -137,9 +140,17 @@ struct CropCache::Impl {
     std::array<unsigned char, kHeaderBytes> stored{};
     struct stat st {};
     const std::uint64_t expected_size = kHeaderBytes + (header.end - header.begin) * crop_bytes;
-    if (::fstat(fd.get(), &st) != 0 || static_cast<std::uint64_t>(st.st_size) != expected_size ||
-        ::pread(fd.get(), stored.data(), stored.size(), 0) != static_cast<ssize_t>(stored.size()) ||
-        stored != encode(header)) {
+    bool valid =
+        ::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == expected_size;
+    if (valid) {
+      try {
+        pread_all(fd.get(), stored.data(), stored.size(), 0, path);
+        valid = stored == encode(header);
+      } catch (const Error&) {
+        valid = false;
+      }
+    }
+    if (!valid) {
       log::warn(path, ": stale or foreign image cache file (images or preprocessing changed); ",
                 "decoding instead");
       return;
@@ -156,6 +167,8 @@ CropCache::CropCache(const std::string& dir, const image::PreprocessSpec& spec, 
             "crop cache: ", paths.size(), " paths for rows [", begin, ", ", end, ")");
   const std::string key = preprocess_key(spec);
   Sha256 fingerprint;
+  // The mll version too: a later release may decode or resample differently.
+  fingerprint.update_field(cat("mll crop cache 1, mll ", version()));
   fingerprint.update_field(key);
   for (const auto& p : paths) {
     struct stat st {};

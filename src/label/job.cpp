@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <future>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "mll/core/error.hpp"
 #include "mll/core/hash.hpp"
@@ -83,11 +85,25 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
   WorkPlan plan;
   std::map<std::string, std::size_t> group_of_key;
   std::map<std::string, std::vector<store::Unit>> missing;
-  for (const auto& spec : specs) {
+  // Hashing the model files (hundreds of MB each) is the first fixed cost of every run; the
+  // files are hashed concurrently, up to one per core.
+  std::vector<std::future<store::ModelRecord>> records;
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const auto start_hashing = [&](std::size_t k) {
+    if (k < specs.size()) {
+      records.push_back(
+          std::async(std::launch::async, [&spec = specs[k]] { return model_record(spec); }));
+    }
+  };
+  for (std::size_t k = 0; k < cores; ++k) start_hashing(k);
+  for (std::size_t k = 0; k < specs.size(); ++k) {
+    const auto& spec = specs[k];
     store::ModelRecord record;
     try {
-      record = model_record(spec);
+      record = records[k].get();
+      start_hashing(k + cores);
     } catch (const Error& e) {
+      start_hashing(k + cores);
       if (options.fail_fast) throw;
       // Without a readable file there is no identity to record in the store.
       log::error("model '", spec.id, "': ", e.what());
@@ -271,15 +287,21 @@ struct Executor::Impl {
     for (const auto& id : shard.models) loaded_models.push_back(model(shard.group, id, result));
     // The crops of the whole shard are cached (or read back) together; a shard needed only in
     // part reads a cache file when there is one but does not write one.
+    // The cache only saves time: when it cannot be used, labeling goes on without it.
     std::unique_ptr<CropCache> cache;
     if (!options.image_cache.empty()) {
-      cache =
-          std::make_unique<CropCache>(options.image_cache, preprocess, shard.begin, shard.end,
-                                      std::vector<std::string>(image_paths.begin() + shard.begin,
-                                                               image_paths.begin() + shard.end));
-      if (!cache->hit() && static_cast<std::int64_t>(rows.size()) == shard.end - shard.begin) {
-        cache->start_writing();
-      } else if (!cache->hit()) {
+      try {
+        cache =
+            std::make_unique<CropCache>(options.image_cache, preprocess, shard.begin, shard.end,
+                                        std::vector<std::string>(image_paths.begin() + shard.begin,
+                                                                 image_paths.begin() + shard.end));
+        if (!cache->hit() && static_cast<std::int64_t>(rows.size()) == shard.end - shard.begin) {
+          cache->start_writing();
+        } else if (!cache->hit()) {
+          cache.reset();
+        }
+      } catch (const Error& e) {
+        log::warn("image cache not used for rows [", shard.begin, ", ", shard.end, "): ", e.what());
         cache.reset();
       }
     }
@@ -324,7 +346,13 @@ struct Executor::Impl {
     }
     result.images_decoded += prefetcher->decoded();
     prefetcher.reset();  // joins the workers: the cache file is complete or never will be
-    if (cache && !cache->hit()) cache->finish_writing();
+    if (cache && !cache->hit()) {
+      try {
+        cache->finish_writing();
+      } catch (const Error& e) {
+        log::warn("image cache not written: ", e.what());
+      }
+    }
   }
 };
 

@@ -24,27 +24,31 @@ store::Matrix node_text_embeddings(const store::Store& store, const std::string&
   return nodes;
 }
 
+void predict_rows(const store::Matrix& rows, const store::Matrix& node_text,
+                  const std::string& model_id, std::int32_t* out) {
+  const std::int64_t n = node_text.rows, dim = node_text.dim;
+  if (rows.rows == 0) return;
+  if (rows.dim != dim) {
+    MLL_THROW(DataError, "model '", model_id, "': image embeddings have width ", rows.dim,
+              ", caption embeddings ", dim);
+  }
+  std::vector<float> scores(static_cast<std::size_t>(rows.rows * n));
+  linalg::matmul_nt(rows.values.data(), rows.rows, node_text.values.data(), n, dim, scores.data());
+  for (std::int64_t i = 0; i < rows.rows; ++i) {
+    const float* row = scores.data() + i * n;
+    // First maximum wins: deterministic ties.
+    out[i] = static_cast<std::int32_t>(std::max_element(row, row + n) - row);
+  }
+}
+
 void predict_nodes(const store::Store& store, const std::string& model_id,
                    const store::Matrix& node_text, std::int64_t begin, std::int64_t end,
                    std::int32_t* out, std::int64_t block) {
   if (block < 1) MLL_THROW(UsageError, "the summary-label block must be at least 1 image");
-  const std::int64_t n = node_text.rows, dim = node_text.dim;
-  std::vector<float> scores;
   for (std::int64_t first = begin; first < end; first += block) {
     const std::int64_t last = std::min(end, first + block);
-    const store::Matrix rows = store.read_image_embeddings(model_id, first, last);
-    if (rows.dim != dim) {
-      MLL_THROW(DataError, "model '", model_id, "': image embeddings have width ", rows.dim,
-                ", caption embeddings ", dim);
-    }
-    scores.resize(static_cast<std::size_t>((last - first) * n));
-    linalg::matmul_nt(rows.values.data(), last - first, node_text.values.data(), n, dim,
-                      scores.data());
-    for (std::int64_t i = 0; i < last - first; ++i) {
-      const float* row = scores.data() + i * n;
-      // First maximum wins: deterministic ties.
-      out[first - begin + i] = static_cast<std::int32_t>(std::max_element(row, row + n) - row);
-    }
+    predict_rows(store.read_image_embeddings(model_id, first, last), node_text, model_id,
+                 out + (first - begin));
   }
 }
 

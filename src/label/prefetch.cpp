@@ -64,14 +64,20 @@ void Prefetcher::work() {
     const auto slot = static_cast<std::size_t>(batch % depth_);
     const auto position = static_cast<std::size_t>(index % batch_size_);
     std::exception_ptr error;
-    const bool from_cache = cache_ != nullptr && cache_->hit();
+    bool from_cache = cache_ != nullptr && cache_->hit();
     try {
       // Only this worker writes this image's part of the slot, so no lock is needed here.
       image::RgbImage crop;
       if (from_cache) {
         crop = image::RgbImage(spec_.width, spec_.height);
-        cache_->read(rows_[static_cast<std::size_t>(index)], crop.data());
-      } else {
+        try {
+          cache_->read(rows_[static_cast<std::size_t>(index)], crop.data());
+        } catch (const Error& e) {
+          log::warn("image cache: ", e.what(), "; decoding instead");
+          from_cache = false;
+        }
+      }
+      if (!from_cache) {
         crop = image::load_crop_u8(paths_[static_cast<std::size_t>(index)], spec_);
         if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
       }

@@ -458,6 +458,11 @@ TEST_F(LabelWorldTest, TheImageCacheSkipsDecodingForAddedModelsAndNoticesChanged
   EXPECT_LE(decoded, 16) << r.out;
   EXPECT_NE(r.err.find("stale"), std::string::npos) << r.err;
 
+  // A file where the folder should be: a one-line usage error before any work.
+  r = label(" --image-cache " + store_path());
+  EXPECT_EQ(r.exit_code, 64);
+  EXPECT_NE(r.err.find("--image-cache " + store_path()), std::string::npos) << r.err;
+
   write_world_models(dir_ / "models", zoo(), 1, 7);
   r = label(" --fast-decode");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -1,5 +1,6 @@
 // Distributed labeling through mpirun at 1, 2 and 3 ranks: results independent of the rank
-// count, a rank killed from outside, stop signals on one rank, an error on one rank.
+// count, a rank killed from outside, stop signals on one rank, an error on one rank, models
+// left complete but pending.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -12,7 +13,9 @@
 #include <thread>
 
 #include "label_world.hpp"
+#include "mll/label/job.hpp"
 #include "mll/store/store.hpp"
+#include "mll/zoo/model_spec.hpp"
 #include "run_command.hpp"
 
 namespace mll::test {
@@ -95,6 +98,37 @@ TEST_F(MpiLabelTest, StoresAreIdenticalAtOneTwoAndThreeRanks) {
     expect_verified(store);
     expect_identical(reference, store);
   }
+}
+
+// A model whose rows were all stored by a run that stopped before finishing it is finished by
+// the next run on several ranks (before any new shard), with the labels one process computes.
+TEST_F(MpiLabelTest, ModelsLeftCompleteButPendingAreFinishedByAllRanks) {
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
+  const std::string store_path = fresh("pending.h5");
+  {
+    auto store = store::Store::open(store_path, store::Store::Mode::kWrite);
+    const auto specs = zoo::ZooManifest::load(dir_ / "zoo.json").load_all();
+    label::LabelOptions options;
+    options.progress = false;
+    options.batch = 8;
+    options.unit_images = 16;
+    const auto plan = label::plan_work(store, specs, options);
+    std::vector<std::string> paths;
+    for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
+      paths.push_back(store.probe().path_of(i));
+    }
+    label::Executor executor(plan.groups, store.captions(), paths, options);
+    label::Committer committer(store, plan, options);
+    for (const auto& shard : plan.shards) committer.commit(executor.run(shard));
+    ASSERT_EQ(committer.complete_models().size(), ids_.size());  // no finish: as if stopped
+  }
+  const auto r = run_command(mpirun(3) + label_args(store_path), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("summary labels of 3 model(s) on 3 ranks"), std::string::npos) << r.err;
+  expect_verified(store_path);
+  expect_identical(reference, store_path);
 }
 
 // Descendants of a process named `name` (the mll ranks under timeout -> mpirun).
