@@ -77,6 +77,14 @@ class Runtime {
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
 };
 
+// Collective: `root`'s bytes on every rank (length first, so the receivers can size them).
+void broadcast_bytes(std::vector<char>& bytes, int root) {
+  std::uint64_t length = bytes.size();
+  MPI_Bcast(&length, 1, MPI_UINT64_T, root, MPI_COMM_WORLD);
+  bytes.resize(length);
+  MPI_Bcast(bytes.data(), static_cast<int>(length), MPI_BYTE, root, MPI_COMM_WORLD);
+}
+
 void send_bytes(std::vector<char>& bytes, int to, int tag) {
   MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, to, tag, MPI_COMM_WORLD);
 }
@@ -474,10 +482,7 @@ void agree(std::int32_t code, const std::string& message) {
   MPI_Allreduce(&mine, &worst, 1, MPI_2INT, MPI_MAXLOC, MPI_COMM_WORLD);
   if (worst.code == 0) return;
   std::vector<char> text(message.begin(), message.end());
-  std::uint64_t length = text.size();
-  MPI_Bcast(&length, 1, MPI_UINT64_T, worst.rank, MPI_COMM_WORLD);
-  text.resize(length);
-  MPI_Bcast(text.data(), static_cast<int>(length), MPI_BYTE, worst.rank, MPI_COMM_WORLD);
+  broadcast_bytes(text, worst.rank);
   rethrow(static_cast<ExitCode>(worst.code),
           "rank " + std::to_string(worst.rank) + ": " + std::string(text.begin(), text.end()));
 }
@@ -532,10 +537,7 @@ void finish_together(Coordinator* coordinator, const zoo::Device& device, std::i
     w.put<std::int64_t>(images);
     w.put<std::uint64_t>(models.size());
     for (const auto& id : models) w.put(id);
-    std::uint64_t length = w.buffer().size();
-    MPI_Bcast(&length, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-    w.buffer().resize(length);
-    MPI_Bcast(w.buffer().data(), static_cast<int>(length), MPI_BYTE, 0, MPI_COMM_WORLD);
+    broadcast_bytes(w.buffer(), 0);
     wire::Reader r(w.buffer());
     images = r.get<std::int64_t>();
     models.resize(r.get<std::uint64_t>());
@@ -687,10 +689,7 @@ label::LabelReport label_distributed(const std::string& store_path,
     w.put<std::uint64_t>(bytes.size());
     auto& header = w.buffer();
     header.insert(header.end(), bytes.begin(), bytes.end());
-    std::uint64_t length = header.size();
-    MPI_Bcast(&length, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-    header.resize(length);
-    MPI_Bcast(header.data(), static_cast<int>(length), MPI_BYTE, 0, MPI_COMM_WORLD);
+    broadcast_bytes(header, 0);
     wire::Reader r(header);
     status_code = r.get<std::int32_t>();
     status_message = r.get_string();
@@ -706,9 +705,7 @@ label::LabelReport label_distributed(const std::string& store_path,
   {
     const store::Store reader = store::Store::open(store_path, store::Store::Mode::kRead);
     captions = reader.captions();
-    for (std::size_t i = 0; i < reader.probe().image_count(); ++i) {
-      paths.push_back(reader.probe().path_of(i));
-    }
+    paths = label::probe_image_paths(reader);
   }
   if (rank == 0) {
     groups = plan->groups;
@@ -759,10 +756,7 @@ label::LabelReport label_distributed(const std::string& store_path,
   wire::Writer w;
   w.put<std::int32_t>(final_code);
   w.put(final_message);
-  std::uint64_t length = w.buffer().size();
-  MPI_Bcast(&length, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD);
-  w.buffer().resize(length);
-  MPI_Bcast(w.buffer().data(), static_cast<int>(length), MPI_BYTE, 0, MPI_COMM_WORLD);
+  broadcast_bytes(w.buffer(), 0);
   wire::Reader r(w.buffer());
   final_code = r.get<std::int32_t>();
   final_message = r.get_string();

@@ -160,6 +160,15 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
 // ---------------------------------------------------------------------------------------------
 // Executor
 
+std::vector<std::string> probe_image_paths(const store::Store& store) {
+  std::vector<std::string> paths;
+  paths.reserve(store.probe().image_count());
+  for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
+    paths.push_back(store.probe().path_of(i));
+  }
+  return paths;
+}
+
 struct Executor::Impl {
   std::vector<Group> groups;
   std::vector<std::string> captions;
@@ -460,11 +469,7 @@ LabelReport label_models(store::Store& store, const std::vector<zoo::ModelSpec>&
                          const LabelOptions& options) {
   const WorkPlan plan = plan_work(store, specs, options);
   Committer committer(store, plan, options);
-  std::vector<std::string> paths;
-  for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
-    paths.push_back(store.probe().path_of(i));
-  }
-  Executor executor(plan.groups, store.captions(), std::move(paths), options);
+  Executor executor(plan.groups, store.captions(), probe_image_paths(store), options);
   std::int64_t total = 0;
   for (const auto& shard : plan.shards) {
     if (shard.kind == store::UnitKind::kImage) total += shard.end - shard.begin;

@@ -9,6 +9,8 @@
 
 #include "mll/graph/graph.hpp"
 #include "mll/image/image.hpp"
+#include "mll/label/job.hpp"
+#include "mll/store/store.hpp"
 #include "mll/zoo/authored.hpp"
 #include "mll/zoo/model_spec.hpp"
 #include "test_paths.hpp"
@@ -80,6 +82,19 @@ inline std::vector<std::string> write_world_models(const std::string& dir, const
   }
   manifest.save();
   return ids;
+}
+
+// Plans, computes and commits every shard of `specs` in this process without finishing any
+// model, as a run killed after its last commit leaves the store. Returns the models then
+// complete (Committer::complete_models()).
+inline std::vector<std::string> commit_without_finishing(store::Store& store,
+                                                         const std::vector<zoo::ModelSpec>& specs,
+                                                         const label::LabelOptions& options) {
+  const auto plan = label::plan_work(store, specs, options);
+  label::Executor executor(plan.groups, store.captions(), label::probe_image_paths(store), options);
+  label::Committer committer(store, plan, options);
+  for (const auto& shard : plan.shards) committer.commit(executor.run(shard));
+  return committer.complete_models();
 }
 
 }  // namespace mll::test

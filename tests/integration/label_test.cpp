@@ -330,15 +330,7 @@ TEST_F(LabelWorldTest, AModelWithEveryRowStoredButNotFinishedIsFinishedByTheNext
     const auto specs = zoo::ZooManifest::load(zoo()).load_all();
     label::LabelOptions options;
     options.progress = false;
-    const auto plan = label::plan_work(store, specs, options);
-    std::vector<std::string> paths;
-    for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
-      paths.push_back(store.probe().path_of(i));
-    }
-    label::Executor executor(plan.groups, store.captions(), paths, options);
-    label::Committer committer(store, plan, options);
-    for (const auto& shard : plan.shards) committer.commit(executor.run(shard));
-    // No finish_complete(): as if killed here.
+    commit_without_finishing(store, specs, options);  // as if killed here
     ASSERT_TRUE(store.missing_units("small-0", 1 << 20, 1 << 20).empty());
     ASSERT_EQ(store.find_model("small-0")->status, store::ModelStatus::kPending);
   }
@@ -359,11 +351,7 @@ TEST_F(LabelWorldTest, ShardsReportTheTimeSpentInForwardPasses) {
   label::LabelOptions options;
   options.progress = false;
   const auto plan = label::plan_work(store, specs, options);
-  std::vector<std::string> paths;
-  for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
-    paths.push_back(store.probe().path_of(i));
-  }
-  label::Executor executor(plan.groups, store.captions(), paths, options);
+  label::Executor executor(plan.groups, store.captions(), label::probe_image_paths(store), options);
   int image_shards = 0;
   for (const auto& shard : plan.shards) {
     const auto started = std::chrono::steady_clock::now();

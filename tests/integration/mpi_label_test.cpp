@@ -113,15 +113,8 @@ TEST_F(MpiLabelTest, ModelsLeftCompleteButPendingAreFinishedByAllRanks) {
     options.progress = false;
     options.batch = 8;
     options.unit_images = 16;
-    const auto plan = label::plan_work(store, specs, options);
-    std::vector<std::string> paths;
-    for (std::size_t i = 0; i < store.probe().image_count(); ++i) {
-      paths.push_back(store.probe().path_of(i));
-    }
-    label::Executor executor(plan.groups, store.captions(), paths, options);
-    label::Committer committer(store, plan, options);
-    for (const auto& shard : plan.shards) committer.commit(executor.run(shard));
-    ASSERT_EQ(committer.complete_models().size(), ids_.size());  // no finish: as if stopped
+    // No finish: as if stopped.
+    ASSERT_EQ(commit_without_finishing(store, specs, options).size(), ids_.size());
   }
   const auto r = run_command(mpirun(3) + label_args(store_path), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -101,6 +101,9 @@ store::ModelRecord model_record(const zoo::ModelSpec& spec);
 WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
                    const LabelOptions& options);
 
+// Every probe image's path in row order (the Executor's `image_paths`).
+std::vector<std::string> probe_image_paths(const store::Store& store);
+
 // Computes shards. Holds the models of one group at a time (loaded on first use, kept while the
 // shards given to it are of the same group). Reads captions and probe image paths only.
 class Executor {
