@@ -17,7 +17,13 @@ if(NOT HDF5_IS_PARALLEL)
   message(STATUS "mll: HDF5 found is not parallel; the store uses it from one writer only")
 endif()
 
-find_package(MPI REQUIRED COMPONENTS C CXX)
+# MPI: the distributed module's MPI backend (MLL_WITH_MPI), and the headers of a parallel HDF5,
+# which include mpi.h. A build without MPI on a machine with a serial HDF5 needs none.
+if(MLL_WITH_MPI)
+  find_package(MPI REQUIRED COMPONENTS C CXX)
+elseif(HDF5_IS_PARALLEL)
+  find_package(MPI REQUIRED COMPONENTS C)
+endif()
 
 if(MLL_BUILD_TESTS)
   find_package(GTest REQUIRED)

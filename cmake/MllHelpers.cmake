@@ -56,11 +56,12 @@ function(mll_add_test name)
 endfunction()
 
 # mll_add_mpi_test(<name> SOURCES ... LIBS ... RANKS 1 2 3)
-# A GoogleTest executable run under mpiexec once per rank count.
+# A GoogleTest executable (with its own main, which starts MPI) run under mpiexec once per rank
+# count; ctest names them <name>.np<N> and labels them "mpi".
 function(mll_add_mpi_test name)
   cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS;RANKS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock MPI::MPI_CXX)
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests/common)
   target_compile_definitions(${name} PRIVATE MLL_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
                                              MLL_TEST_BINARY_DIR="${PROJECT_BINARY_DIR}")

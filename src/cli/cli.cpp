@@ -10,7 +10,7 @@
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/core/version.hpp"
-#include "mll/dist/mpi_label.hpp"
+#include "mll/distributed/session.hpp"
 
 namespace mll::cli {
 namespace {
@@ -119,7 +119,7 @@ void apply_config(const std::string& path, const Command& command,
   }
 }
 
-int run_unchecked(int argc, char** argv, bool* verbose) {
+int run_unchecked(int argc, char** argv, distributed::Session& session, bool* verbose) {
   const std::vector<std::string> args(argv + 1, argv + argc);
   const std::vector<Command> commands = all_commands();
   if (args.empty()) {
@@ -198,18 +198,20 @@ int run_unchecked(int argc, char** argv, bool* verbose) {
   log::set_level(*verbose ? log::Level::kDebug
                           : log::parse_level(vm["log-level"].as<std::string>()));
   if (vm.count("log-file")) log::set_file(vm["log-file"].as<std::string>());
-  return command->run(vm);
+  return command->run(vm, session);
 }
 
 }  // namespace
 
 int run(int argc, char** argv) noexcept {
   bool verbose = false;
+  // MPI, when a command starts it, lives until every error below has been reported.
+  distributed::Session session;
   try {
-    return run_unchecked(argc, argv, &verbose);
+    return run_unchecked(argc, argv, session, &verbose);
   } catch (const Error& e) {
     // Under MPI every rank ends with the same error; rank 0 alone reports it.
-    if (dist::world_rank() != 0) return static_cast<int>(e.code());
+    if (session.rank() != 0) return static_cast<int>(e.code());
     std::cerr << "mll: error: " << e.what();
     if (verbose && e.line() > 0) std::cerr << " [" << e.file() << ":" << e.line() << "]";
     std::cerr << std::endl;

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "mll/distributed/session.hpp"
+
 namespace mll::cli {
 
 namespace po = boost::program_options;
@@ -17,8 +19,9 @@ struct Command {
   std::string usage;    // synopsis after "mll <name> "
   // Adds the command's options; `positional` receives its positional arguments in order.
   std::function<void(po::options_description&, po::positional_options_description&)> options;
-  // Runs the command; returns the exit code (0 on success). Errors are thrown.
-  std::function<int(const po::variables_map&)> run;
+  // Runs the command; returns the exit code (0 on success). Errors are thrown. The Session is
+  // the process's MPI lifetime (owned by cli::run), for the commands that run on several ranks.
+  std::function<int(const po::variables_map&, distributed::Session&)> run;
 };
 
 // Each commands_*.cpp file contributes its commands here.

@@ -7,9 +7,9 @@
 #include "command.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
+#include "mll/feed/inputs.hpp"
 #include "mll/image/image.hpp"
 #include "mll/image/preprocess.hpp"
-#include "mll/label/inputs.hpp"
 #include "mll/tokenize/tokenizer.hpp"
 #include "mll/zoo/model_spec.hpp"
 
@@ -26,7 +26,7 @@ void tokenize_options(po::options_description& d, po::positional_options_descrip
       "pad and truncate to N tokens as open_clip does (default: unpadded sot ... eot)");
 }
 
-int tokenize_run(const po::variables_map& vm) {
+int tokenize_run(const po::variables_map& vm, distributed::Session& session) {
   tokenize::TokenizerSpec spec;
   spec.kind = vm["tokenizer"].as<std::string>();
   if (vm.count("vocab")) spec.vocab_path = vm["vocab"].as<std::string>();
@@ -66,10 +66,10 @@ void preprocess_options(po::options_description& d, po::positional_options_descr
   p.add("image", 1);
 }
 
-int preprocess_run(const po::variables_map& vm) {
+int preprocess_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string out = vm["out"].as<std::string>();
   fs::check_output_path(out, vm["force"].as<bool>());
-  const auto spec = label::preprocess_spec(zoo::load_sidecar(vm["sidecar"].as<std::string>()));
+  const auto spec = feed::preprocess_spec(zoo::load_sidecar(vm["sidecar"].as<std::string>()));
   const auto tensor = image::preprocess(image::decode_file(vm["image"].as<std::string>()), spec);
   static_assert(sizeof(float) == 4);
   fs::AtomicOutput output(out);

@@ -104,7 +104,7 @@ void demo_options(po::options_description& d, po::positional_options_description
       "WordNet 3.0 database directory");
 }
 
-int demo_run(const po::variables_map& vm) {
+int demo_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string out = vm["out"].as<std::string>();
   const int ranks = vm["ranks"].as<int>();
   if (ranks < 1) MLL_THROW(UsageError, "--ranks must be >= 1");

@@ -34,7 +34,7 @@ void build_options(po::options_description& d, po::positional_options_descriptio
       "force", po::bool_switch(), "overwrite an existing output file");
 }
 
-int build_run(const po::variables_map& vm) {
+int build_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string out = vm["out"].as<std::string>();
   fs_check_output(out, vm["force"].as<bool>());
   const std::string seeds_path = vm.count("seeds") ? vm["seeds"].as<std::string>()
@@ -66,7 +66,7 @@ void show_options(po::options_description& d, po::positional_options_description
   p.add("node", 1);
 }
 
-int show_run(const po::variables_map& vm) {
+int show_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string path = vm["graph"].as<std::string>();
   const std::string key = vm["node"].as<std::string>();
   const auto graph = graph::read_graph_file(path);
@@ -87,7 +87,7 @@ void stats_options(po::options_description& d, po::positional_options_descriptio
                   "graph file written by mll graph build");
 }
 
-int stats_run(const po::variables_map& vm) {
+int stats_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string path = vm["graph"].as<std::string>();
   print_graph_summary(std::cout, graph::read_graph_file(path), path);
   return 0;

@@ -4,14 +4,14 @@
 #include "command.hpp"
 #include "mll/core/data.hpp"
 #include "mll/core/error.hpp"
-#include "mll/dist/plan.hpp"
+#include "mll/schedule/makespan.hpp"
 #include "mll/zoo/model_spec.hpp"
 
 namespace mll::cli {
 namespace {
 
 void plan_options(po::options_description& d, po::positional_options_description&) {
-  const dist::PlanOptions defaults;
+  const schedule::MakespanOptions defaults;
   d.add_options()("zoo,z", po::value<std::string>()->value_name("FILE"),
                   "zoo manifest whose sidecars carry params and gflops_per_image")(
       "zoo-description", po::value<std::string>()->value_name("FILE"),
@@ -37,22 +37,23 @@ void plan_options(po::options_description& d, po::positional_options_description
                                                              "print the result as JSON");
 }
 
-int plan_run(const po::variables_map& vm) {
+int plan_run(const po::variables_map& vm, distributed::Session& session) {
   if (vm.count("zoo") && vm.count("zoo-description")) {
     MLL_THROW(UsageError, "give either --zoo or --zoo-description, not both");
   }
-  std::vector<dist::PlanModel> models;
+  std::vector<schedule::MakespanModel> models;
   if (vm.count("zoo")) {
     if (vm["cost"].as<std::string>() != "image") {
       MLL_THROW(UsageError, "--cost pair needs a zoo description (sidecars carry image costs)");
     }
-    models = dist::plan_models(zoo::ZooManifest::load(vm["zoo"].as<std::string>()).load_all());
+    models =
+        schedule::makespan_models(zoo::ZooManifest::load(vm["zoo"].as<std::string>()).load_all());
   } else {
     const std::string path = vm.count("zoo-description") ? vm["zoo-description"].as<std::string>()
                                                          : data_file("zoo/openclip49.json");
-    models = dist::load_zoo_description(path, vm["cost"].as<std::string>());
+    models = schedule::load_zoo_description(path, vm["cost"].as<std::string>());
   }
-  dist::PlanOptions options;
+  schedule::MakespanOptions options;
   options.gpus = vm["gpus"].as<int>();
   options.images = vm["images"].as<std::int64_t>();
   options.unit = vm["unit"].as<std::int64_t>();
@@ -60,8 +61,9 @@ int plan_run(const po::variables_map& vm) {
   options.load_gbps = vm["load-gbps"].as<double>();
   options.decode_cores_per_gpu = vm["decode-cores-per-gpu"].as<double>();
   options.decode_images_per_core = vm["decode-rate"].as<double>();
-  const auto result = dist::plan(models, options);
-  std::cout << (vm["json"].as<bool>() ? dist::plan_json(result) : dist::plan_report(result));
+  const auto result = schedule::simulate(models, options);
+  std::cout << (vm["json"].as<bool>() ? schedule::makespan_json(result)
+                                      : schedule::makespan_report(result));
   return 0;
 }
 

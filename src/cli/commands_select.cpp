@@ -7,6 +7,7 @@
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/core/signals.hpp"
+#include "mll/distributed/label.hpp"
 #include "mll/graph/wordnet.hpp"
 #include "mll/label/job.hpp"
 #include "mll/reuse/reuse.hpp"
@@ -153,7 +154,7 @@ void select_options(po::options_description& d, po::positional_options_descripti
       "selection file (also stored as STORE.d/selections/TASK.json)");
 }
 
-int select_run(const po::variables_map& vm) {
+int select_run(const po::variables_map& vm, distributed::Session& session) {
   const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
   const std::string out = vm["out"].as<std::string>();
   const auto o = run_select(vm, store, out);
@@ -208,7 +209,7 @@ void reuse_cmd_options(po::options_description& d, po::positional_options_descri
   reuse_only_options(d);
 }
 
-int reuse_run(const po::variables_map& vm) {
+int reuse_run(const po::variables_map& vm, distributed::Session& session) {
   const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
   const auto task = select::load_task(vm["task"].as<std::string>());
   const auto selection = select::read_selection(vm["selection"].as<std::string>());
@@ -225,7 +226,7 @@ void run_cmd_options(po::options_description& d, po::positional_options_descript
   reuse_only_options(d);
 }
 
-int run_run(const po::variables_map& vm) {
+int run_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string path = vm["store"].as<std::string>();
   const std::string dir = vm["out"].as<std::string>();
   select::load_task(vm["task"].as<std::string>());  // fail on a bad task before labeling
@@ -235,8 +236,7 @@ int run_run(const po::variables_map& vm) {
     options.run = run_options(vm);
     options.progress = false;
     StopSignals signals;
-    auto store = store::Store::open(path, store::Store::Mode::kWrite);
-    const auto report = label::label_models(store, manifest.load_all(), options);
+    const auto report = distributed::label_here(path, manifest.load_all(), options);
     std::cout << "labeled " << report.labeled.size() << ", already done " << report.skipped.size()
               << ", failed " << report.failed.size() << "\n";
   }

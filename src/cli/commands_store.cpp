@@ -9,7 +9,8 @@
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/core/signals.hpp"
-#include "mll/dist/mpi_label.hpp"
+#include "mll/distributed/label.hpp"
+#include "mll/distributed/session.hpp"
 #include "mll/graph/graph.hpp"
 #include "mll/label/job.hpp"
 #include "mll/probe/sampling.hpp"
@@ -54,7 +55,7 @@ probe::ImageSource read_source(const po::variables_map& vm) {
               : probe::read_manifest(vm["manifest"].as<std::string>());
 }
 
-int probe_run(const po::variables_map& vm) {
+int probe_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string path = vm["store"].as<std::string>();
   probe::ProbeOptions options;
   options.per_node = vm["per-node"].as<int>();
@@ -117,7 +118,7 @@ void label_options(po::options_description& d, po::positional_options_descriptio
   add_device_options(d);
 }
 
-int label_run(const po::variables_map& vm) {
+int label_run(const po::variables_map& vm, distributed::Session& session) {
   const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
   std::vector<zoo::ModelSpec> specs;
   const auto wanted = split_ids(vm.count("models") ? vm["models"].as<std::string>() : "");
@@ -153,18 +154,17 @@ int label_run(const po::variables_map& vm) {
 
   StopSignals signals;  // SIGTERM / SIGUSR1 / SIGINT: commit and exit 75
   const std::string store_path = vm["store"].as<std::string>();
-  if (dist::launched_by_mpi()) {
-    // Under mpirun / srun: rank 0 writes, every rank computes (docs/running.md).
-    dist::DistOptions dist_options;
-    if (vm.count("log-dir")) dist_options.log_dir = vm["log-dir"].as<std::string>();
-    const auto report = dist::label_distributed(store_path, specs, options, dist_options);
-    if (dist::world_rank() != 0) return 0;
-    print_label_report(report, store::Store::open(store_path, store::Store::Mode::kRead));
-    return report.failed.empty() ? 0 : static_cast<int>(ExitCode::kDataError);
+  // Under mpirun / srun: rank 0 writes, every rank computes (docs/running.md); otherwise the
+  // same driver runs alone.
+  distributed::Comm comm = session.world();
+  if (distributed::Session::launched_by_mpi()) {
+    distributed::configure_process(comm, options,
+                                   vm.count("log-dir") ? vm["log-dir"].as<std::string>() : "");
   }
-  auto store = store::Store::open(store_path, store::Store::Mode::kWrite);
-  const auto report = label::label_models(store, specs, options);
-  print_label_report(report, store);
+  StopFlag stop;
+  const auto report = distributed::label(comm, store_path, specs, options, stop);
+  if (comm.rank() != 0) return 0;
+  print_label_report(report, store::Store::open(store_path, store::Store::Mode::kRead));
   return report.failed.empty() ? 0 : static_cast<int>(ExitCode::kDataError);
 }
 
@@ -186,7 +186,7 @@ void inspect_options(po::options_description& d, po::positional_options_descript
   p.add("store", 1);
 }
 
-int inspect_run(const po::variables_map& vm) {
+int inspect_run(const po::variables_map& vm, distributed::Session& session) {
   const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
   std::cout << "store " << store.path() << "\n"
             << "  graph   " << store.graph().size() << " nodes, hash "
@@ -227,7 +227,7 @@ void verify_options(po::options_description& d, po::positional_options_descripti
   p.add("store", 1);
 }
 
-int verify_run(const po::variables_map& vm) {
+int verify_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string path = vm["store"].as<std::string>();
   const auto store = store::Store::open(path, store::Store::Mode::kRead);
   const auto report = store.verify();
@@ -246,7 +246,7 @@ void rm_options(po::options_description& d, po::positional_options_description& 
   p.add("model", 1);
 }
 
-int rm_run(const po::variables_map& vm) {
+int rm_run(const po::variables_map& vm, distributed::Session& session) {
   auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kWrite);
   store.remove_model(vm["model"].as<std::string>());
   std::cout << "removed " << vm["model"].as<std::string>() << "\n";
@@ -262,7 +262,7 @@ void show_options(po::options_description& d, po::positional_options_description
   p.add("model", 1);
 }
 
-int show_run(const po::variables_map& vm) {
+int show_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string id = vm["model"].as<std::string>();
   const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
   const auto record = store.find_model(id);

@@ -39,7 +39,7 @@ void synth_options(po::options_description& d, po::positional_options_descriptio
       "force", po::bool_switch(), "replace the world in a non-empty output directory");
 }
 
-int synth_run(const po::variables_map& vm) {
+int synth_run(const po::variables_map& vm, distributed::Session& session) {
   synth::WorldOptions options;
   options.models = vm["models"].as<int>();
   options.seed = vm["seed"].as<std::uint64_t>();

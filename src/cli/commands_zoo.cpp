@@ -30,7 +30,7 @@ void add_options(po::options_description& d, po::positional_options_description&
   p.add("sidecar", -1);
 }
 
-int add_run(const po::variables_map& vm) {
+int add_run(const po::variables_map& vm, distributed::Session& session) {
   auto manifest = load_or_new(vm["zoo"].as<std::string>());
   for (const auto& sidecar : vm["sidecar"].as<std::vector<std::string>>()) {
     const auto entry = manifest.add_sidecar(sidecar);
@@ -45,7 +45,7 @@ void list_options(po::options_description& d, po::positional_options_description
                   "zoo manifest");
 }
 
-int list_run(const po::variables_map& vm) {
+int list_run(const po::variables_map& vm, distributed::Session& session) {
   const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
   std::cout << std::left << std::setw(28) << "id" << std::setw(7) << "size" << std::setw(15)
             << "tokenizer" << std::right << std::setw(12) << "params" << std::setw(10) << "GFLOPs"
@@ -72,7 +72,7 @@ void check_options(po::options_description& d, po::positional_options_descriptio
   add_device_options(d);
 }
 
-int check_run(const po::variables_map& vm) {
+int check_run(const po::variables_map& vm, distributed::Session& session) {
   const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
   zoo::CheckOptions options;
   options.run = run_options(vm);
@@ -124,7 +124,7 @@ void synth_options(po::options_description& d, po::positional_options_descriptio
       "also add the model to this zoo manifest");
 }
 
-int synth_run(const po::variables_map& vm) {
+int synth_run(const po::variables_map& vm, distributed::Session& session) {
   zoo::AuthoredModelParams params;
   params.kind = vm["kind"].as<std::string>();
   if (params.kind != "small" && params.kind != "vit-b32") {

@@ -23,4 +23,19 @@ ExitCode exit_code_of(const std::exception& e) noexcept {
   return ExitCode::kInternal;
 }
 
+void throw_error(ExitCode code, const std::string& message) {
+  switch (code) {
+    case ExitCode::kUsage:
+      throw UsageError(message);
+    case ExitCode::kDataError:
+      throw DataError(message);
+    case ExitCode::kIoError:
+      throw IoError(message);
+    case ExitCode::kInterrupted:
+      throw Interrupted(message);
+    default:
+      throw InternalError(message);
+  }
+}
+
 }  // namespace mll

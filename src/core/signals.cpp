@@ -29,7 +29,18 @@ StopSignals::~StopSignals() {
 
 bool stop_requested() noexcept { return g_stop_signal.load(std::memory_order_relaxed) != 0; }
 int stop_signal() noexcept { return g_stop_signal.load(std::memory_order_relaxed); }
-void reset_stop() noexcept { g_stop_signal.store(0); }
-void request_stop(int signal_number) noexcept { g_stop_signal.store(signal_number); }
+bool StopFlag::requested() const noexcept {
+  return requested_.load(std::memory_order_relaxed) != 0 || stop_requested();
+}
+
+int StopFlag::signal() const noexcept {
+  const int own = requested_.load(std::memory_order_relaxed);
+  return own != 0 ? own : stop_signal();
+}
+
+void StopFlag::request(int signal_number) noexcept {
+  int expected = 0;
+  requested_.compare_exchange_strong(expected, signal_number);
+}
 
 }  // namespace mll

@@ -13,14 +13,13 @@
 #include "mll/core/error.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/core/log.hpp"
-#include "mll/core/progress.hpp"
 #include "mll/core/signals.hpp"
 #include "mll/core/time.hpp"
 #include "mll/core/version.hpp"
-#include "mll/label/crop_cache.hpp"
-#include "mll/label/inputs.hpp"
+#include "mll/feed/crop_cache.hpp"
+#include "mll/feed/inputs.hpp"
+#include "mll/feed/prefetch.hpp"
 #include "mll/label/labels.hpp"
-#include "mll/label/prefetch.hpp"
 
 namespace mll::label {
 namespace {
@@ -119,8 +118,8 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
     }
     // A model with every row stored but not yet finished (a run killed between its last commit
     // and finish_model) joins its group with no shards: the committer finishes it.
-    const auto pre = preprocess_spec(spec);
-    const std::string key = preprocess_key(pre);
+    const auto pre = feed::preprocess_spec(spec);
+    const std::string key = feed::preprocess_key(pre);
     auto [it, inserted] = group_of_key.emplace(key, plan.groups.size());
     if (inserted) plan.groups.push_back(Group{key, pre, {}, 0.0});
     Group& group = plan.groups[it->second];
@@ -209,7 +208,7 @@ struct Executor::Impl {
 
   // Appends the needed rows of a computed batch to the model's runs.
   static void keep(std::vector<ModelRows>& runs, const std::string& id, store::UnitKind kind,
-                   const Ranges& needed, std::int64_t first, const zoo::Embeddings& e) {
+                   const Ranges& needed, std::int64_t first, const Matrix& e) {
     std::int64_t i = 0;
     while (i < e.rows) {
       if (!contains(needed, first + i)) {
@@ -223,12 +222,12 @@ struct Executor::Impl {
         if (r.model == id && r.end == first + i) run = &r;
       }
       if (run == nullptr) {
-        runs.push_back(ModelRows{id, kind, first + i, first + i, e.dim, {}});
+        runs.push_back(ModelRows{id, kind, first + i, first + i, e.cols, {}});
         run = &runs.back();
       }
-      if (run->dim != e.dim) {
+      if (run->dim != e.cols) {
         MLL_THROW(DataError, "model '", id, "': embedding width changed from ", run->dim, " to ",
-                  e.dim);
+                  e.cols);
       }
       run->rows.insert(run->rows.end(), e.row(i), e.row(j));
       run->end = first + j;
@@ -242,7 +241,7 @@ struct Executor::Impl {
         runs.end());
   }
 
-  void run_text(const Shard& shard, ShardResult& result) {
+  void run_text(const Shard& shard, const StopFlag& stop, ShardResult& result) {
     const std::int64_t step = options.text_batch;
     for (std::size_t k = 0; k < shard.models.size(); ++k) {
       const std::string& id = shard.models[k];
@@ -250,7 +249,7 @@ struct Executor::Impl {
       if (m == nullptr) continue;
       try {
         auto& tokenizer = tokenizers[id];
-        if (!tokenizer) tokenizer = make_tokenizer(spec(shard.group, id));
+        if (!tokenizer) tokenizer = feed::make_tokenizer(spec(shard.group, id));
         for (std::int64_t first = shard.begin; first < shard.end; first += step) {
           const std::int64_t last = std::min(shard.end, first + step);
           if (!intersects(shard.needed[k], first, last)) continue;
@@ -262,7 +261,7 @@ struct Executor::Impl {
           result.forward_seconds +=
               std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
           keep(result.rows, id, store::UnitKind::kText, shard.needed[k], first, e);
-          if (stop_requested()) {
+          if (stop.requested()) {
             result.stopped = true;
             return;
           }
@@ -275,7 +274,7 @@ struct Executor::Impl {
     }
   }
 
-  void run_images(const Shard& shard, ShardResult& result) {
+  void run_images(const Shard& shard, const StopFlag& stop, ShardResult& result) {
     const Group& group = groups.at(static_cast<std::size_t>(shard.group));
     image::PreprocessSpec preprocess = group.preprocess;
     preprocess.fast_jpeg_decode = options.fast_decode;
@@ -297,13 +296,13 @@ struct Executor::Impl {
     // The crops of the whole shard are cached (or read back) together; a shard needed only in
     // part reads a cache file when there is one but does not write one.
     // The cache only saves time: when it cannot be used, labeling goes on without it.
-    std::unique_ptr<CropCache> cache;
+    std::unique_ptr<feed::CropCache> cache;
     if (!options.image_cache.empty()) {
       try {
-        cache =
-            std::make_unique<CropCache>(options.image_cache, preprocess, shard.begin, shard.end,
-                                        std::vector<std::string>(image_paths.begin() + shard.begin,
-                                                                 image_paths.begin() + shard.end));
+        cache = std::make_unique<feed::CropCache>(
+            options.image_cache, preprocess, shard.begin, shard.end,
+            std::vector<std::string>(image_paths.begin() + shard.begin,
+                                     image_paths.begin() + shard.end));
         if (!cache->hit() && static_cast<std::int64_t>(rows.size()) == shard.end - shard.begin) {
           cache->start_writing();
         } else if (!cache->hit()) {
@@ -314,10 +313,10 @@ struct Executor::Impl {
         cache.reset();
       }
     }
-    auto prefetcher = std::make_unique<Prefetcher>(
+    auto prefetcher = std::make_unique<feed::Prefetcher>(
         std::move(paths), preprocess, static_cast<int>(step), options.decode_threads,
         options.prefetch_batches, cache.get(), std::move(rows));
-    Prefetcher::Batch batch;
+    feed::Prefetcher::Batch batch;
     std::size_t index = 0;
     std::vector<char> failed(shard.models.size(), 0);
     try {
@@ -344,7 +343,7 @@ struct Executor::Impl {
                 cat("model '", shard.models[k], "' failed on probe images: ", e.what()));
           }
         }
-        if (stop_requested()) {
+        if (stop.requested()) {
           result.stopped = true;
           break;
         }
@@ -378,13 +377,13 @@ Executor::~Executor() = default;
 
 int Executor::loaded_group() const noexcept { return impl_->loaded; }
 
-ShardResult Executor::run(const Shard& shard) {
+ShardResult Executor::run(const Shard& shard, const StopFlag& stop) {
   MLL_CHECK(shard.models.size() == shard.needed.size(), "shard without needed ranges");
   ShardResult result;
   if (shard.kind == store::UnitKind::kText) {
-    impl_->run_text(shard, result);
+    impl_->run_text(shard, stop, result);
   } else {
-    impl_->run_images(shard, result);
+    impl_->run_images(shard, stop, result);
   }
   return result;
 }
@@ -461,49 +460,6 @@ void Committer::finish_complete() {
   for (const auto& id : complete_models()) {
     finish(id, compute_labels(store_, id, options_.label_block));
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-
-LabelReport label_models(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
-                         const LabelOptions& options) {
-  const WorkPlan plan = plan_work(store, specs, options);
-  Committer committer(store, plan, options);
-  Executor executor(plan.groups, store.captions(), probe_image_paths(store), options);
-  std::int64_t total = 0;
-  for (const auto& shard : plan.shards) {
-    if (shard.kind == store::UnitKind::kImage) total += shard.end - shard.begin;
-  }
-  std::unique_ptr<Progress> progress;
-  if (options.progress && total > 0)
-    progress = std::make_unique<Progress>("label", total, "images");
-  for (const auto& group : plan.groups) {
-    std::string names;
-    for (const auto& m : group.models) names += (names.empty() ? "" : ", ") + m.id;
-    log::info("group [", group.key, "]: ", names);
-  }
-  for (Shard shard : plan.shards) {
-    // Models that failed on an earlier shard are not run again.
-    for (std::size_t k = shard.models.size(); k-- > 0;) {
-      if (committer.failed(shard.models[k])) {
-        shard.models.erase(shard.models.begin() + static_cast<std::ptrdiff_t>(k));
-        shard.needed.erase(shard.needed.begin() + static_cast<std::ptrdiff_t>(k));
-      }
-    }
-    if (shard.models.empty()) continue;
-    const ShardResult result = executor.run(shard);
-    committer.commit(result);
-    if (result.stopped) {
-      MLL_THROW(Interrupted, "stopped by signal ", stop_signal(),
-                " after committing the finished rows; rerun the same command to continue");
-    }
-    if (progress && shard.kind == store::UnitKind::kImage)
-      progress->advance(shard.end - shard.begin);
-    committer.finish_complete();
-  }
-  committer.finish_complete();
-  if (progress) progress->finish();
-  return committer.report();
 }
 
 }  // namespace mll::label

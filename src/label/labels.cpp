@@ -8,14 +8,14 @@
 
 namespace mll::label {
 
-store::Matrix node_text_embeddings(const store::Store& store, const std::string& model_id) {
+Matrix node_text_embeddings(const store::Store& store, const std::string& model_id) {
   const auto n = static_cast<std::int64_t>(store.graph().size());
-  const store::Matrix text = store.read_text_embeddings(model_id);
-  const std::int64_t dim = text.dim;
+  const Matrix text = store.read_text_embeddings(model_id);
+  const std::int64_t dim = text.cols;
   // One row per node (captions may be shared by nodes; the node order is what predictions use).
-  store::Matrix nodes;
+  Matrix nodes;
   nodes.rows = n;
-  nodes.dim = dim;
+  nodes.cols = dim;
   nodes.values.resize(static_cast<std::size_t>(n * dim));
   for (std::int64_t v = 0; v < n; ++v) {
     const auto c = store.node_caption()[static_cast<std::size_t>(v)];
@@ -24,12 +24,12 @@ store::Matrix node_text_embeddings(const store::Store& store, const std::string&
   return nodes;
 }
 
-void predict_rows(const store::Matrix& rows, const store::Matrix& node_text,
-                  const std::string& model_id, std::int32_t* out) {
-  const std::int64_t n = node_text.rows, dim = node_text.dim;
+void predict_rows(const Matrix& rows, const Matrix& node_text, const std::string& model_id,
+                  std::int32_t* out) {
+  const std::int64_t n = node_text.rows, dim = node_text.cols;
   if (rows.rows == 0) return;
-  if (rows.dim != dim) {
-    MLL_THROW(DataError, "model '", model_id, "': image embeddings have width ", rows.dim,
+  if (rows.cols != dim) {
+    MLL_THROW(DataError, "model '", model_id, "': image embeddings have width ", rows.cols,
               ", caption embeddings ", dim);
   }
   std::vector<float> scores(static_cast<std::size_t>(rows.rows * n));
@@ -41,9 +41,8 @@ void predict_rows(const store::Matrix& rows, const store::Matrix& node_text,
   }
 }
 
-void predict_nodes(const store::Store& store, const std::string& model_id,
-                   const store::Matrix& node_text, std::int64_t begin, std::int64_t end,
-                   std::int32_t* out, std::int64_t block) {
+void predict_nodes(const store::Store& store, const std::string& model_id, const Matrix& node_text,
+                   std::int64_t begin, std::int64_t end, std::int32_t* out, std::int64_t block) {
   if (block < 1) MLL_THROW(UsageError, "the summary-label block must be at least 1 image");
   for (std::int64_t first = begin; first < end; first += block) {
     const std::int64_t last = std::min(end, first + block);
@@ -124,7 +123,7 @@ store::ModelLabels labels_from_predictions(const store::Store& store,
 
 store::ModelLabels compute_labels(const store::Store& store, const std::string& model_id,
                                   std::int64_t block) {
-  const store::Matrix node_text = node_text_embeddings(store, model_id);
+  const Matrix node_text = node_text_embeddings(store, model_id);
   std::vector<std::int32_t> predicted(store.probe().image_count());
   predict_nodes(store, model_id, node_text, 0, static_cast<std::int64_t>(predicted.size()),
                 predicted.data(), block);

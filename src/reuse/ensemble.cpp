@@ -33,12 +33,12 @@ double entropy_weight(const double* p, std::size_t n, double eps) {
   return 1.0 / (entropy_bits(p, n) + eps);
 }
 
-Probabilities probabilities_from_cosines(const std::vector<float>& cosines, std::int64_t images,
-                                         std::int64_t classes, double scale) {
-  Probabilities out;
-  out.images = images;
-  out.classes = classes;
-  out.p.resize(static_cast<std::size_t>(images * classes));
+MatrixD probabilities_from_cosines(const std::vector<float>& cosines, std::int64_t images,
+                                   std::int64_t classes, double scale) {
+  MatrixD out;
+  out.rows = images;
+  out.cols = classes;
+  out.values.resize(static_cast<std::size_t>(images * classes));
   std::vector<double> logits(static_cast<std::size_t>(classes));
   for (std::int64_t i = 0; i < images; ++i) {
     for (std::int64_t c = 0; c < classes; ++c) {
@@ -46,19 +46,19 @@ Probabilities probabilities_from_cosines(const std::vector<float>& cosines, std:
           scale * static_cast<double>(cosines[static_cast<std::size_t>(i * classes + c)]);
     }
     const auto p = softmax(logits.data(), logits.size());
-    std::copy(p.begin(), p.end(), out.p.begin() + i * classes);
+    std::copy(p.begin(), p.end(), out.values.begin() + i * classes);
   }
   return out;
 }
 
-std::vector<double> ensemble_scores(const std::vector<const Probabilities*>& models,
+std::vector<double> ensemble_scores(const std::vector<const MatrixD*>& models,
                                     const std::vector<std::vector<std::size_t>>& chosen,
                                     double eps) {
   MLL_CHECK(!models.empty());
-  const auto images = models.front()->images;
-  const auto classes = models.front()->classes;
+  const auto images = models.front()->rows;
+  const auto classes = models.front()->cols;
   MLL_CHECK(static_cast<std::int64_t>(chosen.size()) == classes, "one model list per class");
-  for (const auto* m : models) MLL_CHECK(m->images == images && m->classes == classes);
+  for (const auto* m : models) MLL_CHECK(m->rows == images && m->cols == classes);
   // w_m(x) once per model and image.
   std::vector<std::vector<double>> weights(models.size());
   std::vector<char> used(models.size(), 0);

@@ -12,8 +12,8 @@
 #include "mll/core/fs.hpp"
 #include "mll/core/linalg.hpp"
 #include "mll/core/log.hpp"
-#include "mll/label/inputs.hpp"
-#include "mll/label/prefetch.hpp"
+#include "mll/feed/inputs.hpp"
+#include "mll/feed/prefetch.hpp"
 #include "mll/select/match.hpp"
 
 namespace mll::reuse {
@@ -68,7 +68,7 @@ std::vector<float> class_prompt_embeddings(const zoo::Model& model, const zoo::M
                                            const std::vector<std::string>& classes,
                                            const std::vector<std::string>& templates,
                                            std::int64_t* dim) {
-  const auto tokenizer = label::make_tokenizer(spec);
+  const auto tokenizer = feed::make_tokenizer(spec);
   std::vector<float> out;
   std::int64_t d = 0;
   for (std::size_t y = 0; y < classes.size(); ++y) {
@@ -77,7 +77,7 @@ std::vector<float> class_prompt_embeddings(const zoo::Model& model, const zoo::M
     const auto ids = tokenizer->encode_batch(texts);
     const auto e =
         model.encode_text(ids.data(), static_cast<int>(texts.size()), tokenizer->context_length());
-    d = e.dim;
+    d = e.cols;
     if (out.empty())
       out.assign(static_cast<std::size_t>(classes.size()) * static_cast<std::size_t>(d), 0.0f);
     std::vector<double> mean(static_cast<std::size_t>(d), 0.0);
@@ -96,24 +96,24 @@ std::vector<float> class_prompt_embeddings(const zoo::Model& model, const zoo::M
   return out;
 }
 
-Probabilities predict_model(const zoo::ModelSpec& spec, const std::vector<std::string>& image_paths,
-                            const std::vector<std::string>& classes, const ReuseOptions& options) {
+MatrixD predict_model(const zoo::ModelSpec& spec, const std::vector<std::string>& image_paths,
+                      const std::vector<std::string>& classes, const ReuseOptions& options) {
   zoo::Model model(spec, options.run);
   std::int64_t d = 0;
   const auto prompts = class_prompt_embeddings(model, spec, classes, options.templates, &d);
   const auto c = static_cast<std::int64_t>(classes.size());
   const auto n = static_cast<std::int64_t>(image_paths.size());
   std::vector<float> cosines(static_cast<std::size_t>(n * c));
-  const auto pre = label::preprocess_spec(spec);
-  label::Prefetcher prefetcher(image_paths, pre, options.batch, options.decode_threads,
-                               options.prefetch_batches);
-  label::Prefetcher::Batch batch;
+  const auto pre = feed::preprocess_spec(spec);
+  feed::Prefetcher prefetcher(image_paths, pre, options.batch, options.decode_threads,
+                              options.prefetch_batches);
+  feed::Prefetcher::Batch batch;
   while (prefetcher.next(batch)) {
     const auto e = model.encode_images(batch.pixels.data(), batch.count, pre.height, pre.width);
-    if (e.dim != d) {
-      MLL_THROW(DataError, "model '", spec.id, "': image width ", e.dim, " != text width ", d);
+    if (e.cols != d) {
+      MLL_THROW(DataError, "model '", spec.id, "': image width ", e.cols, " != text width ", d);
     }
-    linalg::matmul_nt(e.data.data(), e.rows, prompts.data(), c, d,
+    linalg::matmul_nt(e.values.data(), e.rows, prompts.data(), c, d,
                       cosines.data() + batch.first * c);
   }
   return probabilities_from_cosines(cosines, n, c, spec.logit_scale);
@@ -151,7 +151,7 @@ std::string general_accuracy(const store::Store& store, const std::vector<std::s
   return "mean node_top1";
 }
 
-void combine(ReuseReport& report, const std::map<std::string, Probabilities>& predictions,
+void combine(ReuseReport& report, const std::map<std::string, MatrixD>& predictions,
              const ReuseOptions& options) {
   const auto& sel = report.selection;
   const auto classes = static_cast<std::int64_t>(report.classes.size());
@@ -166,7 +166,7 @@ void combine(ReuseReport& report, const std::map<std::string, Probabilities>& pr
         if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
       }
     }
-    std::vector<const Probabilities*> models;
+    std::vector<const MatrixD*> models;
     for (const auto& id : ids) {
       const auto it = predictions.find(id);
       MLL_CHECK(it != predictions.end(), "no predictions of ", id);
@@ -356,7 +356,7 @@ ReuseReport run_reuse(const store::Store& store, const select::Task& task,
   report.models_run = needed;
 
   const auto t0 = std::chrono::steady_clock::now();
-  std::map<std::string, Probabilities> predictions;
+  std::map<std::string, MatrixD> predictions;
   for (const auto& id : needed) {
     const auto spec = spec_from_store(store, zoo, id);
     log::info("reuse: running ", id, " over ", report.images.size(), " images");

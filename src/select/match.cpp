@@ -6,7 +6,7 @@
 
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
-#include "mll/label/inputs.hpp"
+#include "mll/feed/inputs.hpp"
 #include "mll/zoo/runner.hpp"
 
 namespace mll::select {
@@ -180,16 +180,16 @@ MatchResult match_task(const store::Store& store, const Task& task,
       if (s.id == id) spec = &s;
     }
     zoo::Model model(*spec);
-    const auto tokenizer = label::make_tokenizer(*spec);
-    const store::Matrix text = store.read_text_embeddings(id);
-    const auto d = text.dim;
+    const auto tokenizer = feed::make_tokenizer(*spec);
+    const Matrix text = store.read_text_embeddings(id);
+    const auto d = text.cols;
     for (std::size_t y = 0; y < classes; ++y) {
       const auto texts = class_texts(task, y, options);
       const auto ids = tokenizer->encode_batch(texts);
       const auto e = model.encode_text(ids.data(), static_cast<int>(texts.size()),
                                        tokenizer->context_length());
-      if (e.dim != d) {
-        MLL_THROW(DataError, "model '", id, "': text tower width ", e.dim,
+      if (e.cols != d) {
+        MLL_THROW(DataError, "model '", id, "': text tower width ", e.cols,
                   " differs from the stored embeddings' ", d);
       }
       // Average the (unit) caption embeddings, then renormalise: the class's text direction.

@@ -186,9 +186,9 @@ ModelScores score_model(const store::Store& store, const std::string& id, const 
                         const SelectOptions& options, double* io_seconds, double* compute_seconds) {
   auto t0 = Clock::now();
   const auto info = store.model_info(id);
-  const store::Matrix text = store.read_text_embeddings(id);
+  const Matrix text = store.read_text_embeddings(id);
   double io = seconds_since(t0), compute = 0.0;
-  const std::int64_t d = text.dim;
+  const std::int64_t d = text.cols;
   const auto k = static_cast<std::int64_t>(nodes.nodes.size());
   const auto scale = static_cast<float>(info.logit_scale);
   // T restricted to V_T, pre-multiplied by the logit scale: L = s E T^T (s > 0 keeps the argmax).
@@ -221,10 +221,10 @@ ModelScores score_model(const store::Store& store, const std::string& id, const 
     }
     const std::int64_t last = nodes.images[static_cast<std::size_t>(j - 1)] + 1;
     t0 = Clock::now();
-    const store::Matrix rows = store.read_image_embeddings(id, first, last);
+    const Matrix rows = store.read_image_embeddings(id, first, last);
     io += seconds_since(t0);
     t0 = Clock::now();
-    MLL_CHECK(rows.dim == d, "image and text dims differ for ", id);
+    MLL_CHECK(rows.cols == d, "image and text dims differ for ", id);
     gathered.resize(static_cast<std::size_t>((j - i) * d));
     for (std::int64_t r = i; r < j; ++r) {
       const auto src = (nodes.images[static_cast<std::size_t>(r)] - first) * d;

@@ -899,7 +899,7 @@ namespace {
 Matrix to_matrix(const std::vector<std::uint16_t>& bits, std::int64_t rows, std::int64_t dim) {
   Matrix m;
   m.rows = rows;
-  m.dim = dim;
+  m.cols = dim;
   m.values.resize(bits.size());
   std::transform(bits.begin(), bits.end(), m.values.begin(), half_to_float);
   return m;

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "mll/core/matrix.hpp"
 #include "mll/tokenize/tokenizer.hpp"
 
 namespace mll::synth::detail {
@@ -51,20 +52,9 @@ inline std::uint64_t stream(std::uint64_t seed, const std::string& name) noexcep
   return mix.next();
 }
 
-// Row-major dense matrix of doubles.
-struct Mat {
-  int rows = 0;
-  int cols = 0;
-  std::vector<double> v;
-  Mat() = default;
-  Mat(int r, int c) : rows(r), cols(c), v(static_cast<std::size_t>(r) * c, 0.0) {}
-  double& at(int r, int c) { return v[static_cast<std::size_t>(r) * cols + c]; }
-  double at(int r, int c) const { return v[static_cast<std::size_t>(r) * cols + c]; }
-};
-
 // A `rows` x `cols` matrix (rows >= cols) with orthonormal columns, from Gram-Schmidt on a
 // Gaussian draw.
-Mat random_orthonormal(int rows, int cols, Rng& rng);
+MatrixD random_orthonormal(int rows, int cols, Rng& rng);
 
 // The tokenizer every synthetic model declares: CLIP BPE, 77 tokens.
 inline tokenize::TokenizerSpec clip_bpe_spec() {

@@ -9,9 +9,9 @@
 
 namespace mll::synth::detail {
 
-Mat random_orthonormal(int rows, int cols, Rng& rng) {
+MatrixD random_orthonormal(int rows, int cols, Rng& rng) {
   MLL_CHECK(rows >= cols && cols > 0);
-  Mat q(rows, cols);
+  MatrixD q = MatrixD::zeros(rows, cols);
   for (int c = 0; c < cols; ++c) {
     for (;;) {
       for (int r = 0; r < rows; ++r) q.at(r, c) = rng.normal();

@@ -33,7 +33,6 @@ namespace mll::synth {
 namespace {
 
 using detail::clip_bpe_spec;
-using detail::Mat;
 using detail::Rng;
 using detail::stream;
 using Vec = std::vector<double>;
@@ -106,8 +105,8 @@ std::string task_file_name(const std::string& lemma) {
 
 struct ModelPlan {
   ModelTruth truth;
-  Mat reading;   // kDim x kFeatures: what the image tower computes before tanh
-  Mat rotation;  // kDim x kDim: the model's own embedding basis (both towers)
+  MatrixD reading;   // kDim x kFeatures: what the image tower computes before tanh
+  MatrixD rotation;  // kDim x kDim: the model's own embedding basis (both towers)
 };
 
 struct TaskPlan {
@@ -178,7 +177,7 @@ class World {
     for (auto& e : x) e = c_.clutter * rng.normal();
     const int d = domain_of_.at(static_cast<std::size_t>(v));
     const auto& block = blocks_[static_cast<std::size_t>(d)];
-    const Mat& lift = lifts_[static_cast<std::size_t>(d)];
+    const MatrixD& lift = lifts_[static_cast<std::size_t>(d)];
     const Vec& c = concept_[static_cast<std::size_t>(v)];
     for (int j = 0; j < lift.rows; ++j) {
       double value = 0;
@@ -650,7 +649,7 @@ class World {
       m.truth.id = (i < 10 ? "m0" : "m") + std::to_string(i);
       Rng mr(stream(opt_.seed, "model/" + m.truth.id));
       m.rotation = detail::random_orthonormal(kDim, kDim, mr);
-      m.reading = Mat(kDim, kFeatures);
+      m.reading = MatrixD::zeros(kDim, kFeatures);
       // reading = lift^T + blur * noise on each block: the noise term is a fixed random map, so
       // a blurry model confuses concepts whose fine differences are smaller than its error.
       for (std::size_t b = 0; b < blocks_.size(); ++b) {
@@ -899,7 +898,7 @@ class World {
   std::vector<Domain> domains_;
   std::vector<int> domain_of_;
   std::vector<std::vector<int>> blocks_;
-  std::vector<Mat> lifts_;
+  std::vector<MatrixD> lifts_;
   std::vector<Vec> concept_;
   std::vector<ModelPlan> models_;
   std::vector<TaskPlan> tasks_;

@@ -46,11 +46,11 @@ double median_ms(int repeats, F&& run) {
   return times[times.size() / 2];
 }
 
-std::string check_rows(const Embeddings& e, int batch, const char* tower) {
+std::string check_rows(const Matrix& e, int batch, const char* tower) {
   if (e.rows != batch) return cat(tower, " returned ", e.rows, " rows for a batch of ", batch);
   for (std::int64_t r = 0; r < e.rows; ++r) {
     double sum = 0;
-    for (std::int64_t c = 0; c < e.dim; ++c) sum += static_cast<double>(e.row(r)[c]) * e.row(r)[c];
+    for (std::int64_t c = 0; c < e.cols; ++c) sum += static_cast<double>(e.row(r)[c]) * e.row(r)[c];
     if (std::abs(std::sqrt(sum) - 1.0) > 1e-3) {
       return cat(tower, " row ", r, " has norm ", std::sqrt(sum), " after normalisation");
     }
@@ -74,20 +74,20 @@ CheckReport check_model(const ModelSpec& spec, const CheckOptions& options) {
     for (float& v : images) v = pixel(rng);
     const std::vector<std::int64_t> ids = random_tokens(spec, batch, rng);
 
-    Embeddings image;
-    Embeddings text;
+    Matrix image;
+    Matrix text;
     report.latency_ms_image = median_ms(
         options.repeats, [&] { image = model.encode_images(images.data(), batch, s, s); });
     report.latency_ms_text = median_ms(options.repeats, [&] {
       text = model.encode_text(ids.data(), batch, spec.tokenizer.context_length);
     });
-    report.image_dim = image.dim;
-    report.text_dim = text.dim;
+    report.image_dim = image.cols;
+    report.text_dim = text.cols;
 
     std::string problem = check_rows(image, batch, "encode_image");
     if (problem.empty()) problem = check_rows(text, batch, "encode_text");
-    if (problem.empty() && image.dim != text.dim) {
-      problem = cat("image width ", image.dim, " differs from text width ", text.dim);
+    if (problem.empty() && image.cols != text.cols) {
+      problem = cat("image width ", image.cols, " differs from text width ", text.cols);
     }
     if (problem.empty() && spec.params != report.params) {
       problem = cat("sidecar says ", spec.params, " parameters, the module has ", report.params);

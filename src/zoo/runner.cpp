@@ -98,7 +98,7 @@ struct Model::Impl {
                : at::Device(at::kCPU);
   }
 
-  Embeddings run(const char* method, at::Tensor input, int batch) const;
+  Matrix run(const char* method, at::Tensor input, int batch) const;
 };
 
 std::unique_ptr<Model::Impl> Model::load(ModelSpec spec, bool has_spec, RunOptions opts) {
@@ -149,7 +149,7 @@ std::string shape_str(const at::Tensor& t) {
 
 }  // namespace
 
-Embeddings Model::Impl::run(const char* method, at::Tensor input, int batch) const {
+Matrix Model::Impl::run(const char* method, at::Tensor input, int batch) const {
   const std::string& id = spec.id;
   c10::InferenceMode guard;
   input = input.to(torch_device());
@@ -200,10 +200,10 @@ Embeddings Model::Impl::run(const char* method, at::Tensor input, int batch) con
               from_sidecar ? "the sidecar's embed_dim is " : "the other tower returns ", expected);
   }
 
-  Embeddings e;
+  Matrix e;
   e.rows = batch;
-  e.dim = d;
-  e.data.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
+  e.cols = d;
+  e.values.assign(t.data_ptr<float>(), t.data_ptr<float>() + t.numel());
   return e;
 }
 
@@ -222,7 +222,7 @@ Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
-Embeddings Model::encode_images(const float* chw, int batch, int h, int w) const {
+Matrix Model::encode_images(const float* chw, int batch, int h, int w) const {
   if (batch < 1 || h < 1 || w < 1) {
     MLL_THROW(UsageError, "encode_images: bad batch shape ", batch, "x3x", h, "x", w);
   }
@@ -237,7 +237,7 @@ Embeddings Model::encode_images(const float* chw, int batch, int h, int w) const
   return impl_->run("encode_image", input, batch);
 }
 
-Embeddings Model::encode_text(const std::int64_t* ids, int batch, int len) const {
+Matrix Model::encode_text(const std::int64_t* ids, int batch, int len) const {
   if (batch < 1 || len < 1) MLL_THROW(UsageError, "encode_text: bad batch shape ", batch, "x", len);
   const ModelSpec& spec = impl_->spec;
   if (impl_->has_spec && len != spec.tokenizer.context_length) {

@@ -93,7 +93,8 @@ inline std::vector<std::string> commit_without_finishing(store::Store& store,
   const auto plan = label::plan_work(store, specs, options);
   label::Executor executor(plan.groups, store.captions(), label::probe_image_paths(store), options);
   label::Committer committer(store, plan, options);
-  for (const auto& shard : plan.shards) committer.commit(executor.run(shard));
+  const StopFlag never;
+  for (const auto& shard : plan.shards) committer.commit(executor.run(shard, never));
   return committer.complete_models();
 }
 

@@ -14,7 +14,7 @@
 
 #include "label_world.hpp"
 #include "mll/core/hash.hpp"
-#include "mll/label/inputs.hpp"
+#include "mll/feed/inputs.hpp"
 #include "mll/label/job.hpp"
 #include "mll/label/labels.hpp"
 #include "mll/store/half.hpp"
@@ -96,7 +96,7 @@ TEST_F(LabelWorldTest, LabelsEveryModelAndH5pyReadsWhatTheRunnerComputes) {
   const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
   const auto spec = zoo::ZooManifest::load(zoo()).load_spec("small-0");
   zoo::Model model(spec);
-  const auto pre = label::preprocess_spec(spec);
+  const auto pre = feed::preprocess_spec(spec);
   const auto pixels = image::preprocess(image::decode_file(store.probe().path_of(0)), pre);
   const auto e = model.encode_images(pixels.data(), 1, pre.height, pre.width);
   if (std::system("/usr/bin/python3 -c 'import h5py' 2>/dev/null") != 0) {
@@ -109,10 +109,10 @@ TEST_F(LabelWorldTest, LabelsEveryModelAndH5pyReadsWhatTheRunnerComputes) {
   r = run_command("/usr/bin/python3 " + (dir_ / "read.py") + " " + store_path(), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::istringstream values(r.out);
-  for (std::int64_t k = 0; k < e.dim; ++k) {
+  for (std::int64_t k = 0; k < e.cols; ++k) {
     double v = 0;
     ASSERT_TRUE(values >> v);
-    EXPECT_EQ(static_cast<float>(v), store::half_to_float(store::float_to_half(e.data[k]))) << k;
+    EXPECT_EQ(static_cast<float>(v), store::half_to_float(store::float_to_half(e.values[k]))) << k;
   }
 }
 
@@ -355,7 +355,7 @@ TEST_F(LabelWorldTest, ShardsReportTheTimeSpentInForwardPasses) {
   int image_shards = 0;
   for (const auto& shard : plan.shards) {
     const auto started = std::chrono::steady_clock::now();
-    const auto result = executor.run(shard);
+    const auto result = executor.run(shard, StopFlag());
     const double wall =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     ASSERT_FALSE(result.rows.empty());

@@ -7,9 +7,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "mll/feed/inputs.hpp"
 #include "mll/image/image.hpp"
 #include "mll/image/preprocess.hpp"
-#include "mll/label/inputs.hpp"
 #include "mll/zoo/authored.hpp"
 #include "mll/zoo/model_spec.hpp"
 #include "mll/zoo/runner.hpp"
@@ -107,7 +107,7 @@ TEST(ZooCli, PreprocessWritesTheModelInput) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string bytes = slurp(dir / "x.f32");
   const auto expected =
-      image::preprocess(image::decode_file(photo), label::preprocess_spec(model.spec));
+      image::preprocess(image::decode_file(photo), feed::preprocess_spec(model.spec));
   ASSERT_EQ(bytes.size(), expected.size() * sizeof(float));
   EXPECT_EQ(std::memcmp(bytes.data(), expected.data(), bytes.size()), 0);
   r = run_mll(
@@ -132,7 +132,7 @@ TEST(Parity, EmbeddingsOfOurTensorsMatchTorchvisionOnRealPhotos) {
   params.id = "vit";
   const auto authored = zoo::write_authored_model(params, dir.path());
   zoo::Model model(authored.spec);
-  const auto spec = label::preprocess_spec(authored.spec);
+  const auto spec = feed::preprocess_spec(authored.spec);
   const std::string data = source_dir() + "/tests/data/image/";
   int photos = 0;
   for (const char* name : {"astronaut", "chelsea", "coffee", "hubble", "motorcycle", "rocket"}) {
@@ -142,7 +142,7 @@ TEST(Parity, EmbeddingsOfOurTensorsMatchTorchvisionOnRealPhotos) {
     const auto a = model.encode_images(ours.data(), 1, 224, 224);
     const auto b = model.encode_images(theirs.data(), 1, 224, 224);
     double dot = 0;
-    for (std::int64_t k = 0; k < a.dim; ++k) dot += double(a.data[k]) * double(b.data[k]);
+    for (std::int64_t k = 0; k < a.cols; ++k) dot += double(a.values[k]) * double(b.values[k]);
     EXPECT_GE(dot, 0.999) << name;
     ++photos;
   }

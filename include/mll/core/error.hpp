@@ -72,6 +72,11 @@ std::string cat(Args&&... args) {
 // exceptions are reported as internal errors.
 ExitCode exit_code_of(const std::exception& e) noexcept;
 
+// Throws the error type of `code` (UsageError for 64, ..., InternalError for 70 and any code
+// without a type of its own) with `message`: how an error that crossed a process boundary as
+// (code, message) is raised again on the other side.
+[[noreturn]] void throw_error(ExitCode code, const std::string& message);
+
 }  // namespace mll
 
 // Throws Type with the concatenated message and the current source location.

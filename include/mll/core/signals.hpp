@@ -3,6 +3,7 @@
 // points, commit what they have, and exit with ExitCode::kInterrupted (75).
 #pragma once
 
+#include <atomic>
 #include <csignal>
 
 namespace mll {
@@ -24,9 +25,26 @@ class StopSignals {
 bool stop_requested() noexcept;
 // The signal number that asked to stop, or 0.
 int stop_signal() noexcept;
-// Clears the flag (tests).
-void reset_stop() noexcept;
-// Sets the flag as a signal would (used when another rank asked to stop).
-void request_stop(int signal_number) noexcept;
+
+// One rank's stop request: raised by a stop signal to the process, or by request() (the
+// coordinator telling this rank to stop, which must not stop other ranks sharing the process in
+// tests). Long loops poll requested() at safe points. Thread-safe; never throws.
+class StopFlag {
+ public:
+  StopFlag() = default;
+  virtual ~StopFlag() = default;
+  StopFlag(const StopFlag&) = delete;
+  StopFlag& operator=(const StopFlag&) = delete;
+
+  // True after request() or a stop signal. Virtual so that tests can stop a rank at a chosen
+  // poll, which a real signal cannot do for one thread.
+  virtual bool requested() const noexcept;
+  // The signal that asked to stop: request()'s, else the process's, else 0.
+  int signal() const noexcept;
+  void request(int signal_number) noexcept;
+
+ private:
+  std::atomic<int> requested_{0};
+};
 
 }  // namespace mll

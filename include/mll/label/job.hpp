@@ -7,7 +7,7 @@
 //   plan_work  registers the models and lists the missing shards, biggest groups first;
 //   Executor   computes a shard (any process: one rank, one GPU), keeping its group loaded;
 //   Committer  writes results into the store (the single writer) and finishes models.
-// label_models() runs them in one process; the dist module runs them over MPI ranks.
+// distributed::label() runs them on 1..N ranks.
 //
 // Batches lie on a fixed grid of row indices (multiples of the batch size), so every row is
 // always computed in the same batch: results are bit-identical however the work was split
@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "mll/core/signals.hpp"
 #include "mll/image/preprocess.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
@@ -115,10 +116,10 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // Runs `shard` for the models it lists. A model that cannot be loaded or returns bad outputs
-  // becomes a failure in the result (the others go on). Checks mll::stop_requested() between
-  // batches and returns partial rows with `stopped` set. Throws DataError for a probe image
-  // that cannot be decoded, UsageError for options the device cannot honour.
-  ShardResult run(const Shard& shard);
+  // becomes a failure in the result (the others go on). Checks `stop` between batches and
+  // returns partial rows with `stopped` set. Throws DataError for a probe image that cannot be
+  // decoded, UsageError for options the device cannot honour.
+  ShardResult run(const Shard& shard, const StopFlag& stop);
 
   int loaded_group() const noexcept;
 
@@ -156,11 +157,5 @@ class Committer {
   std::string config_json_;
   std::string started_utc_;
 };
-
-// Everything in this process: plan, execute every shard, commit, finish. On SIGTERM / SIGUSR1 /
-// SIGINT (mll::StopSignals) it commits the rows computed so far and throws Interrupted (exit
-// 75). Throws UsageError/DataError for bad options or inputs, IoError when the store fails.
-LabelReport label_models(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
-                         const LabelOptions& options);
 
 }  // namespace mll::label

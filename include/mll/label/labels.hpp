@@ -21,22 +21,22 @@ namespace mll::label {
 inline constexpr std::int64_t kPredictBlock = 1024;
 
 // The caption embedding of every graph node (N x d, node order). Throws what the store throws.
-store::Matrix node_text_embeddings(const store::Store& store, const std::string& model_id);
+Matrix node_text_embeddings(const store::Store& store, const std::string& model_id);
 
 // The predicted node of each row of `rows` (image embeddings in memory): argmax over all N nodes
 // of row . T[v], the first maximum winning ties. Writes rows.rows values to `out`. Throws
 // DataError when image and text widths differ.
-void predict_rows(const store::Matrix& rows, const store::Matrix& node_text,
-                  const std::string& model_id, std::int32_t* out);
+void predict_rows(const Matrix& rows, const Matrix& node_text, const std::string& model_id,
+                  std::int32_t* out);
 
 // The predicted node of probe images [begin, end): argmax over all N nodes of E[x] . T[v], the
 // first maximum winning ties. Writes end - begin values to `out`. Rows are scored `block` at a
 // time from `begin`: callers that split the images start every piece on that grid, so each row
 // is scored in the same block however the work was split. Throws what the store throws,
 // DataError when image and text widths differ, UsageError for a block < 1.
-void predict_nodes(const store::Store& store, const std::string& model_id,
-                   const store::Matrix& node_text, std::int64_t begin, std::int64_t end,
-                   std::int32_t* out, std::int64_t block = kPredictBlock);
+void predict_nodes(const store::Store& store, const std::string& model_id, const Matrix& node_text,
+                   std::int64_t begin, std::int64_t end, std::int32_t* out,
+                   std::int64_t block = kPredictBlock);
 
 // The summary labels from the predicted node of every probe image (P values, all >= 0).
 // A probe image of node v counts as recognised when the prediction is v or one of v's

@@ -7,6 +7,8 @@
 #include <limits>
 #include <vector>
 
+#include "mll/core/matrix.hpp"
+
 namespace mll::reuse {
 
 // eps in w = 1 / (H_2 + eps): a model whose distribution is one-hot (H = 0) gets weight 1e6,
@@ -23,21 +25,15 @@ double entropy_bits(const double* p, std::size_t n);
 // w = 1 / (entropy_bits(p) + eps).
 double entropy_weight(const double* p, std::size_t n, double eps = kEntropyEps);
 
-// One model's P(y|x) for every target image: rows = images, cols = classes, row-major.
-struct Probabilities {
-  std::int64_t images = 0;
-  std::int64_t classes = 0;
-  std::vector<double> p;
-  const double* row(std::int64_t i) const { return p.data() + i * classes; }
-};
+// A model's P(y|x) for every target image is a MatrixD: rows = images, cols = classes.
 
 // P = softmax over classes of scale * cos (cosines rows x classes). Does not throw.
-Probabilities probabilities_from_cosines(const std::vector<float>& cosines, std::int64_t images,
-                                         std::int64_t classes, double scale);
+MatrixD probabilities_from_cosines(const std::vector<float>& cosines, std::int64_t images,
+                                   std::int64_t classes, double scale);
 
 // score_y(x) = sum over m in chosen[y] of w_m(x) P_m(y|x). `chosen[y]` indexes `models`.
 // Returns images x classes scores. Throws InternalError on inconsistent shapes.
-std::vector<double> ensemble_scores(const std::vector<const Probabilities*>& models,
+std::vector<double> ensemble_scores(const std::vector<const MatrixD*>& models,
                                     const std::vector<std::vector<std::size_t>>& chosen,
                                     double eps = kEntropyEps);
 

@@ -44,8 +44,8 @@ std::vector<float> class_prompt_embeddings(const zoo::Model& model, const zoo::M
 
 // One model's P(y|x) over `image_paths` (decoded and preprocessed as labeling does, in background
 // threads). Throws DataError naming an image that cannot be decoded or the model that fails.
-Probabilities predict_model(const zoo::ModelSpec& spec, const std::vector<std::string>& image_paths,
-                            const std::vector<std::string>& classes, const ReuseOptions& options);
+MatrixD predict_model(const zoo::ModelSpec& spec, const std::vector<std::string>& image_paths,
+                      const std::vector<std::string>& classes, const ReuseOptions& options);
 
 struct MethodResult {
   std::string name;  // "MLL", "INB", "INB-3", "Random", "All models", "Oracle"
@@ -84,7 +84,7 @@ std::string general_accuracy(const store::Store& store, const std::vector<std::s
 
 // Builds every method from the predictions (`predictions` must hold each model the methods
 // need). Labels of -1 mean unlabeled: no metrics. Throws InternalError for missing predictions.
-void combine(ReuseReport& report, const std::map<std::string, Probabilities>& predictions,
+void combine(ReuseReport& report, const std::map<std::string, MatrixD>& predictions,
              const ReuseOptions& options);
 
 // The whole reuse step: checks the selection against the store and task, runs each needed model

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "mll/core/error.hpp"
+#include "mll/core/matrix.hpp"
 #include "mll/graph/graph.hpp"
 #include "mll/probe/probe_set.hpp"
 
@@ -77,13 +78,6 @@ struct FinishInfo {
   double logit_scale = 100.0;
   std::string config_json;  // the labeling configuration (batch size, device, ...)
   std::string started_utc;  // when labeling of this model started ("" = registration time)
-};
-
-// Rows of embeddings converted to float (exactly: every float16 is a float).
-struct Matrix {
-  std::int64_t rows = 0;
-  std::int64_t dim = 0;
-  std::vector<float> values;  // rows x dim, row-major
 };
 
 // The attributes of a finished model file.

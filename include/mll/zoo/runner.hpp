@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "mll/core/matrix.hpp"
 #include "mll/zoo/model_spec.hpp"
 
 namespace mll::zoo {
@@ -42,13 +43,6 @@ void set_threads(int n);
 int threads() noexcept;
 
 // Row-major [rows, dim] float32 embeddings, each row of unit L2 norm.
-struct Embeddings {
-  std::int64_t rows = 0;
-  std::int64_t dim = 0;
-  std::vector<float> data;
-
-  const float* row(std::int64_t i) const { return data.data() + i * dim; }
-};
 
 struct RunOptions {
   Device device;
@@ -81,11 +75,11 @@ class Model {
   // from the sidecar's image_size, when the model fails on the input, or when its output is not a
   // [batch, d] floating tensor (d equal to the text tower's and the sidecar's embed_dim), contains
   // NaN/Inf, or has an all-zero row.
-  Embeddings encode_images(const float* chw, int batch, int h, int w) const;
+  Matrix encode_images(const float* chw, int batch, int h, int w) const;
 
   // Encodes `batch` token sequences of length `len` (int64 ids). Throws as encode_images, with the
   // sidecar's tokenizer.context_length in place of the image size.
-  Embeddings encode_text(const std::int64_t* ids, int batch, int len) const;
+  Matrix encode_text(const std::int64_t* ids, int batch, int len) const;
 
   const std::string& id() const noexcept;
   const std::string& path() const noexcept;

@@ -239,7 +239,7 @@ TEST(Store, LabelingFlowAndBitExactFloat16) {
   Store r = Store::open(path, Store::Mode::kRead);
   const Matrix text = r.read_text_embeddings("m1");
   EXPECT_EQ(text.rows, c);
-  EXPECT_EQ(text.dim, kDim);
+  EXPECT_EQ(text.cols, kDim);
   EXPECT_EQ(half_bits(text), expected_bits("m1", UnitKind::kText, 0, c));
   EXPECT_EQ(half_bits(r.read_image_embeddings("m1", 0, p)),
             expected_bits("m1", UnitKind::kImage, 0, p));

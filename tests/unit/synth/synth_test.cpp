@@ -10,10 +10,11 @@
 
 #include "mll/core/error.hpp"
 #include "mll/core/hash.hpp"
+#include "mll/distributed/label.hpp"
+#include "mll/feed/inputs.hpp"
 #include "mll/graph/graph.hpp"
 #include "mll/image/image.hpp"
 #include "mll/image/preprocess.hpp"
-#include "mll/label/inputs.hpp"
 #include "mll/label/job.hpp"
 #include "mll/probe/sampling.hpp"
 #include "mll/probe/sources.hpp"
@@ -178,14 +179,15 @@ TEST(SynthWorld, LabelingSeesCompetenceAndTheTruthMatchesTheRunner) {
   probe::ProbeOptions probe_options;
   probe_options.per_node = 12;
   const auto probe_set = probe::build_probe_set(small_graph(), source, probe_options);
-  auto store = store::Store::create(dir / "store.h5", small_graph(), probe_set, false);
+  store::Store::create(dir / "store.h5", small_graph(), probe_set, false);
   const auto specs = zoo::ZooManifest::load(dir / "w/zoo.json").load_all();
   label::LabelOptions label_options;
   label_options.batch = 16;
   label_options.decode_threads = 1;
   label_options.progress = false;
-  const auto labeled = label::label_models(store, specs, label_options);
+  const auto labeled = distributed::label_here(dir / "store.h5", specs, label_options);
   ASSERT_EQ(labeled.labeled.size(), specs.size());
+  const auto store = store::Store::open(dir / "store.h5", store::Store::Mode::kRead);
 
   int specialists = 0;
   for (const auto& m : report.models) {
@@ -213,7 +215,7 @@ TEST(SynthWorld, LabelingSeesCompetenceAndTheTruthMatchesTheRunner) {
   for (std::size_t m = 0; m < specs.size(); ++m) {
     const zoo::Model model(specs[m]);
     const auto text = model.encode_text(ids.data(), static_cast<int>(prompts.size()), 77);
-    const auto pre = label::preprocess_spec(specs[m]);
+    const auto pre = feed::preprocess_spec(specs[m]);
     std::size_t hits = 0, total = 0;
     for (std::size_t c = 0; c < task.classes.size(); ++c) {
       for (const auto& e :
@@ -224,7 +226,7 @@ TEST(SynthWorld, LabelingSeesCompetenceAndTheTruthMatchesTheRunner) {
         double best_score = -2;
         for (std::size_t k = 0; k < task.classes.size(); ++k) {
           double s = 0;
-          for (std::int64_t d = 0; d < emb.dim; ++d) s += emb.data[d] * text.row(k)[d];
+          for (std::int64_t d = 0; d < emb.cols; ++d) s += emb.values[d] * text.row(k)[d];
           if (s > best_score) best_score = s, best = k;
         }
         hits += best == c ? 1 : 0;

@@ -1,0 +1,166 @@
+#include "mll/distributed/label.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include "compute.hpp"
+#include "coordinator.hpp"
+#include "finish.hpp"
+#include "mll/core/log.hpp"
+#include "mll/distributed/collective.hpp"
+#include "mll/feed/inputs.hpp"
+#include "mll/store/store.hpp"
+#include "protocol.hpp"
+#include "worker.hpp"
+
+namespace mll::distributed {
+namespace {
+
+// What every rank needs to compute shards: the plan's groups, the captions and the probe image
+// paths. Rank 0 reads them once and sends them, so that only the writer touches the store (HDF5
+// is not thread-safe, and the local backend's ranks share a process).
+struct Inputs {
+  std::vector<label::Group> groups;
+  std::vector<std::string> captions;
+  std::vector<std::string> paths;
+};
+
+// Rank 0's writer state.
+struct Writer {
+  std::optional<store::Store> store;
+  std::optional<label::WorkPlan> plan;
+};
+
+std::vector<char> encode_inputs(const label::WorkPlan& plan, const store::Store& store) {
+  wire::Writer w;
+  w.put<std::uint64_t>(plan.groups.size());
+  for (const auto& group : plan.groups) {
+    w.put<double>(group.gflops_per_image);
+    w.put<std::uint64_t>(group.models.size());
+    for (const auto& m : group.models) w.put(m.id);
+  }
+  w.put(store.captions());
+  w.put(label::probe_image_paths(store));
+  return std::move(w.buffer());
+}
+
+const zoo::ModelSpec& spec_of(const std::string& id, const std::vector<zoo::ModelSpec>& specs) {
+  const auto it =
+      std::find_if(specs.begin(), specs.end(), [&](const zoo::ModelSpec& s) { return s.id == id; });
+  if (it == specs.end()) {
+    MLL_THROW(UsageError, "model '", id, "' is not in this rank's zoo (all ranks must read the ",
+              "same zoo manifest)");
+  }
+  return *it;
+}
+
+Inputs decode_inputs(const std::vector<char>& bytes, const std::vector<zoo::ModelSpec>& specs) {
+  wire::Reader r(bytes);
+  Inputs inputs;
+  inputs.groups.resize(r.get<std::uint64_t>());
+  for (auto& group : inputs.groups) {
+    group.gflops_per_image = r.get<double>();
+    group.models.resize(r.get<std::uint64_t>());
+    for (auto& model : group.models) model = spec_of(r.get_string(), specs);
+    group.preprocess = feed::preprocess_spec(group.models.front());
+    group.key = feed::preprocess_key(group.preprocess);
+  }
+  inputs.captions = r.get_strings();
+  inputs.paths = r.get_strings();
+  return inputs;
+}
+
+// Collective: rank 0 opens the store and plans; every rank gets the inputs.
+Inputs plan_everywhere(Comm& comm, const std::string& store_path,
+                       const std::vector<zoo::ModelSpec>& specs, const label::LabelOptions& options,
+                       Writer& writer) {
+  Outcome outcome;
+  std::vector<char> bytes;
+  if (comm.rank() == 0) {
+    outcome.run([&] {
+      writer.store.emplace(store::Store::open(store_path, store::Store::Mode::kWrite));
+      writer.plan.emplace(label::plan_work(*writer.store, specs, options));
+      bytes = encode_inputs(*writer.plan, *writer.store);
+    });
+  }
+  agree(comm, outcome, "planning");
+  comm.broadcast(bytes, 0, "sharing the plan");
+  Inputs inputs;
+  outcome.run([&] { inputs = decode_inputs(bytes, specs); });
+  agree(comm, outcome, "reading the plan");
+  return inputs;
+}
+
+// Collective: the shards. Rank 0 coordinates, the others relay; how rank 0's loop ended is how
+// every rank's ends.
+void run_shards(Comm& comm, Coordinator* coordinator, label::Executor& executor, StopFlag& stop) {
+  Outcome mine;
+  {
+    Mailbox mailbox;
+    ComputeThread compute(executor, mailbox, stop);
+    if (coordinator) {
+      try {
+        coordinator->run(mailbox);
+      } catch (const Error& e) {
+        mine.fail(e.code(), e.what());
+        coordinator->abandon();  // workers still in the loop (rank 0's own failure) leave it
+      }
+    } else {
+      mine.run([&] { work(comm, mailbox, stop); });
+    }
+  }
+  share_outcome(comm, coordinator ? mine : Outcome(), 0, "ending the labeling loop");
+  if (mine.failed()) throw_error(mine.code(), mine.message());
+}
+
+}  // namespace
+
+label::LabelReport label(Comm& comm, const std::string& store_path,
+                         const std::vector<zoo::ModelSpec>& specs, label::LabelOptions options,
+                         StopFlag& stop) {
+  // One device per rank: the node-local rank picks the GPU.
+  if (comm.size() > 1 && options.run.device.is_cuda() && zoo::cuda_device_count() > 0 &&
+      std::getenv("MLL_KEEP_DEVICE") == nullptr) {
+    options.run.device.index = comm.local_rank() % zoo::cuda_device_count();
+  }
+  if (comm.rank() != 0) options.progress = false;
+  Writer writer;
+  Inputs inputs = plan_everywhere(comm, store_path, specs, options, writer);
+  label::Executor executor(std::move(inputs.groups), std::move(inputs.captions),
+                           std::move(inputs.paths), options);
+  std::optional<Coordinator> coordinator;
+  if (comm.rank() == 0) coordinator.emplace(comm, *writer.store, *writer.plan, options, stop);
+  Coordinator* const rank0 = coordinator ? &*coordinator : nullptr;
+  // Models a stopped run left with every row stored are finished first.
+  finish_together(comm, rank0, options.run.device, options.label_block);
+  run_shards(comm, rank0, executor, stop);
+  finish_together(comm, rank0, options.run.device, options.label_block);
+  return rank0 ? rank0->report() : label::LabelReport{};
+}
+
+label::LabelReport label_here(const std::string& store_path,
+                              const std::vector<zoo::ModelSpec>& specs,
+                              const label::LabelOptions& options) {
+  Comm comm = Comm::self();
+  StopFlag stop;
+  return label(comm, store_path, specs, options, stop);
+}
+
+void configure_process(const Comm& comm, label::LabelOptions& options, const std::string& log_dir) {
+  log::set_rank(comm.size() > 1 ? comm.rank() : -1);
+  if (!log_dir.empty()) {
+    log::set_file(
+        (std::filesystem::path(log_dir) / ("rank-" + std::to_string(comm.rank()) + ".log"))
+            .string());
+  }
+  // CPU ranks of one node share its cores.
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int share = std::max(1, cores / std::max(1, comm.local_size()));
+  zoo::set_threads(std::min(share, std::max(1, zoo::threads())));
+  options.decode_threads = std::max(1, std::min(options.decode_threads, share));
+}
+
+}  // namespace mll::distributed

@@ -1,0 +1,109 @@
+#include "worker.hpp"
+
+#include <chrono>
+#include <csignal>
+
+#include "protocol.hpp"
+
+namespace mll::distributed {
+namespace {
+
+constexpr std::chrono::milliseconds kPollInterval{1};
+
+class Relay {
+ public:
+  Relay(Comm& comm, Mailbox& mailbox, StopFlag& stop)
+      : comm_(comm), mailbox_(mailbox), stop_(stop) {}
+
+  void run() {
+    for (;;) {
+      report_stop();
+      take_stop();
+      bool busy = forward_results();
+      busy = forward_failure() || busy;
+      if (const auto loaded = mailbox_.take_request()) {
+        mailbox_.answer(request_work(*loaded));
+        busy = true;
+      }
+      if (mailbox_.drained()) break;
+      if (!busy) mailbox_.wait(kPollInterval);
+    }
+    // The compute thread ended on an error it already reported: rank 0 answers one more request
+    // with "no more work", which lets it count this rank out of the loop.
+    if (!released_) request_work(-1);
+  }
+
+ private:
+  // A stop signal received by this process goes to rank 0, which stops every rank.
+  void report_stop() {
+    if (stop_reported_ || !stop_.requested()) return;
+    wire::Writer w;
+    w.put<std::int32_t>(stop_.signal());
+    comm_.send(w.buffer(), 0, kStopRequest, "reporting a stop signal to rank 0");
+    stop_reported_ = true;
+  }
+
+  void take_stop() {
+    if (!comm_.probe(0, kStop, "waiting for rank 0")) return;
+    comm_.receive(0, kStop, "receiving a stop from rank 0");
+    stop_.request(SIGTERM);
+    stop_reported_ = true;  // rank 0 already knows
+  }
+
+  bool forward_results() {
+    bool any = false;
+    for (const auto& result : mailbox_.take_results()) {
+      wire::Writer w;
+      wire::put_result(w, result);
+      comm_.send(w.buffer(), 0, kResult, "sending a result to rank 0");
+      any = true;
+    }
+    return any;
+  }
+
+  bool forward_failure() {
+    const auto failure = mailbox_.take_failure();
+    if (!failure) return false;
+    wire::Writer w;
+    w.put<std::int32_t>(static_cast<std::int32_t>(failure->code));
+    w.put(failure->message);
+    comm_.send(w.buffer(), 0, kError, "sending an error to rank 0");
+    return true;
+  }
+
+  // Asks rank 0 for work and waits for the answer (a stop may come first). Nothing means "no
+  // more work": this rank is out of the loop.
+  std::optional<label::Shard> request_work(int loaded_group) {
+    wire::Writer w;
+    w.put<std::int32_t>(loaded_group);
+    comm_.send(w.buffer(), 0, kRequest, "asking rank 0 for work");
+    for (;;) {
+      Envelope envelope;
+      const auto bytes = comm_.receive(0, kAnyTag, "waiting for work from rank 0", &envelope);
+      if (envelope.tag == kStop) {
+        stop_.request(SIGTERM);
+        stop_reported_ = true;
+        continue;
+      }
+      MLL_CHECK(envelope.tag == kAssign, "unexpected message tag ", envelope.tag, " from rank 0");
+      if (bytes.empty()) {
+        released_ = true;
+        return std::nullopt;
+      }
+      wire::Reader r(bytes);
+      return wire::get_shard(r);
+    }
+  }
+
+  Comm& comm_;
+  Mailbox& mailbox_;
+  StopFlag& stop_;
+  bool stop_reported_ = false;
+  bool released_ = false;
+};
+
+}  // namespace
+
+void work(Comm& comm, Mailbox& mailbox, StopFlag& stop) { Relay(comm, mailbox, stop).run(); }
+
+}  // namespace mll::distributed

@@ -1,0 +1,241 @@
+#include "mll/feed/crop_cache.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+
+#include "mll/core/error.hpp"
+#include "mll/core/fs.hpp"
+#include "mll/core/hash.hpp"
+#include "mll/core/log.hpp"
+#include "mll/core/version.hpp"
+#include "mll/feed/inputs.hpp"
+
+namespace mll::feed {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+constexpr std::array<char, 8> kMagic = {'M', 'L', 'L', 'C', 'R', 'O', 'P', '1'};
+
+// The file header: magic, then little-endian u64 fields, then the 32-byte fingerprint.
+struct Header {
+  std::uint64_t begin = 0, end = 0, height = 0, width = 0;
+  std::array<unsigned char, 32> fingerprint{};
+};
+constexpr std::size_t kHeaderBytes = 8 + 4 * 8 + 32;
+
+std::array<unsigned char, kHeaderBytes> encode(const Header& h) {
+  std::array<unsigned char, kHeaderBytes> out{};
+  std::memcpy(out.data(), kMagic.data(), kMagic.size());
+  const std::uint64_t fields[] = {h.begin, h.end, h.height, h.width};
+  for (int f = 0; f < 4; ++f) {
+    for (int b = 0; b < 8; ++b)
+      out[8 + f * 8 + b] = static_cast<unsigned char>(fields[f] >> (8 * b));
+  }
+  std::memcpy(out.data() + 40, h.fingerprint.data(), 32);
+  return out;
+}
+
+std::array<unsigned char, 32> unhex(const std::string& hex) {
+  std::array<unsigned char, 32> out{};
+  for (std::size_t i = 0; i < 32; ++i) {
+    out[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  }
+  return out;
+}
+
+// A POSIX file descriptor, closed on destruction.
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() { reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      reset();
+      fd_ = other.fd_;
+      other.fd_ = -1;
+    }
+    return *this;
+  }
+  int get() const noexcept { return fd_; }
+  void reset() noexcept {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  // Closes and reports a failed close (deferred write errors on some file systems).
+  void close_checked(const std::string& path) {
+    const int fd = fd_;
+    fd_ = -1;
+    if (fd >= 0 && ::close(fd) != 0)
+      MLL_THROW(IoError, path, ": close failed: ", std::strerror(errno));
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+void pread_all(int fd, void* data, std::size_t bytes, std::uint64_t offset,
+               const std::string& path) {
+  auto* p = static_cast<unsigned char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::pread(fd, p, bytes, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0)
+      MLL_THROW(IoError, path, ": read failed: ", n < 0 ? std::strerror(errno) : "short file");
+    p += n;
+    bytes -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+void pwrite_all(int fd, const void* data, std::size_t bytes, std::uint64_t offset,
+                const std::string& path) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  while (bytes > 0) {
+    const ssize_t n = ::pwrite(fd, p, bytes, static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      MLL_THROW(IoError, path, ": write failed: ", n < 0 ? std::strerror(errno) : "no progress");
+    }
+    p += n;
+    bytes -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+}  // namespace
+
+struct CropCache::Impl {
+  std::string path;
+  Header header;
+  std::size_t crop_bytes = 0;
+  Fd reader;
+  bool hit = false;
+  std::optional<fs::AtomicOutput> output;
+  Fd writer;
+  std::atomic<std::int64_t> written{0};
+
+  std::uint64_t offset(std::int64_t row) const {
+    if (row < static_cast<std::int64_t>(header.begin) ||
+        row >= static_cast<std::int64_t>(header.end)) {
+      MLL_THROW(InternalError, path, ": row ", row, " is outside the cached rows");
+    }
+    return kHeaderBytes + (static_cast<std::uint64_t>(row) - header.begin) * crop_bytes;
+  }
+
+  void try_open() {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) return;  // not cached yet
+    std::array<unsigned char, kHeaderBytes> stored{};
+    struct stat st {};
+    const std::uint64_t expected_size = kHeaderBytes + (header.end - header.begin) * crop_bytes;
+    bool valid =
+        ::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == expected_size;
+    if (valid) {
+      try {
+        pread_all(fd.get(), stored.data(), stored.size(), 0, path);
+        valid = stored == encode(header);
+      } catch (const Error&) {
+        valid = false;
+      }
+    }
+    if (!valid) {
+      log::warn(path, ": stale or foreign image cache file (images or preprocessing changed); ",
+                "decoding instead");
+      return;
+    }
+    reader = std::move(fd);
+    hit = true;
+  }
+};
+
+CropCache::CropCache(const std::string& dir, const image::PreprocessSpec& spec, std::int64_t begin,
+                     std::int64_t end, const std::vector<std::string>& paths)
+    : impl_(std::make_unique<Impl>()) {
+  MLL_CHECK(begin <= end && paths.size() == static_cast<std::size_t>(end - begin),
+            "crop cache: ", paths.size(), " paths for rows [", begin, ", ", end, ")");
+  const std::string key = preprocess_key(spec);
+  Sha256 fingerprint;
+  // The mll version too: a later release may decode or resample differently.
+  fingerprint.update_field(cat("mll crop cache 1, mll ", version()));
+  fingerprint.update_field(key);
+  for (const auto& p : paths) {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0) {
+      MLL_THROW(DataError, p, ": probe image cannot be read: ", std::strerror(errno));
+    }
+    fingerprint.update_field(p);
+    fingerprint.update_u64(static_cast<std::uint64_t>(st.st_size));
+    fingerprint.update_u64(static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
+                           static_cast<std::uint64_t>(st.st_mtim.tv_nsec));
+  }
+  impl_->header.begin = static_cast<std::uint64_t>(begin);
+  impl_->header.end = static_cast<std::uint64_t>(end);
+  impl_->header.height = static_cast<std::uint64_t>(spec.height);
+  impl_->header.width = static_cast<std::uint64_t>(spec.width);
+  impl_->header.fingerprint = unhex(fingerprint.hex());
+  impl_->crop_bytes =
+      static_cast<std::size_t>(spec.height) * static_cast<std::size_t>(spec.width) * 3;
+
+  // One folder per config, named by the config's hash (the key itself is long and has spaces).
+  const stdfs::path folder = stdfs::path(dir) / Sha256().update(key).hex().substr(0, 16);
+  std::error_code ec;
+  stdfs::create_directories(folder, ec);
+  if (ec)
+    MLL_THROW(UsageError, "--image-cache ", dir, ": cannot create ", folder.string(), ": ",
+              ec.message());
+  impl_->path = (folder / (std::to_string(begin) + "-" + std::to_string(end) + ".crops")).string();
+  impl_->try_open();
+}
+
+CropCache::~CropCache() = default;
+
+bool CropCache::hit() const noexcept { return impl_->hit; }
+const std::string& CropCache::path() const noexcept { return impl_->path; }
+
+void CropCache::read(std::int64_t row, std::uint8_t* out) const {
+  MLL_CHECK(impl_->hit, "crop cache read without a hit");
+  pread_all(impl_->reader.get(), out, impl_->crop_bytes, impl_->offset(row), impl_->path);
+}
+
+void CropCache::start_writing() {
+  MLL_CHECK(!impl_->hit && !impl_->output, "crop cache: already cached or being written");
+  impl_->output.emplace(impl_->path);
+  const std::string& temp = impl_->output->temp_path();
+  impl_->writer = Fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  if (impl_->writer.get() < 0) MLL_THROW(IoError, temp, ": cannot create: ", std::strerror(errno));
+  const auto header = encode(impl_->header);
+  pwrite_all(impl_->writer.get(), header.data(), header.size(), 0, temp);
+  impl_->written = 0;
+}
+
+void CropCache::write(std::int64_t row, const image::RgbImage& crop) {
+  MLL_CHECK(impl_->output, "crop cache write before start_writing");
+  MLL_CHECK(crop.size_bytes() == impl_->crop_bytes, "crop cache: crop of ", crop.size_bytes(),
+            " bytes, expected ", impl_->crop_bytes);
+  pwrite_all(impl_->writer.get(), crop.data(), impl_->crop_bytes, impl_->offset(row),
+             impl_->output->temp_path());
+  ++impl_->written;
+}
+
+void CropCache::finish_writing() {
+  if (!impl_->output) return;
+  const bool complete =
+      impl_->written.load() == static_cast<std::int64_t>(impl_->header.end - impl_->header.begin);
+  impl_->writer.close_checked(impl_->output->temp_path());
+  if (complete) impl_->output->commit();
+  impl_->output.reset();  // removes the temporary file when it was not committed
+}
+
+}  // namespace mll::feed

@@ -1,0 +1,134 @@
+#include "mll/feed/prefetch.hpp"
+
+#include <algorithm>
+
+#include "mll/core/error.hpp"
+#include "mll/core/log.hpp"
+#include "mll/feed/crop_cache.hpp"
+#include "mll/image/image.hpp"
+
+namespace mll::feed {
+
+Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spec, int batch_size,
+                       int threads, int depth, CropCache* cache, std::vector<std::int64_t> rows)
+    : paths_(std::move(paths)),
+      spec_(std::move(spec)),
+      cache_(cache),
+      rows_(std::move(rows)),
+      batch_size_(batch_size),
+      depth_(depth) {
+  if (batch_size <= 0 || threads <= 0 || depth <= 0) {
+    MLL_THROW(UsageError, "prefetch: batch size, threads and depth must be positive");
+  }
+  MLL_CHECK(cache_ == nullptr || rows_.size() == paths_.size(), "prefetch: ", rows_.size(),
+            " cache rows for ", paths_.size(), " images");
+  const auto n = static_cast<std::int64_t>(paths_.size());
+  batches_ = (n + batch_size_ - 1) / batch_size_;
+  image_floats_ =
+      3 * static_cast<std::size_t>(spec_.height) * static_cast<std::size_t>(spec_.width);
+  slots_.assign(static_cast<std::size_t>(depth_),
+                std::vector<float>(static_cast<std::size_t>(batch_size_) * image_floats_));
+  slot_done_.assign(static_cast<std::size_t>(depth_), 0);
+  slot_error_.assign(static_cast<std::size_t>(depth_), nullptr);
+  for (int t = 0; t < threads; ++t) workers_.emplace_back([this] { work(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  for (auto& worker : workers_) worker.join();
+}
+
+std::int64_t Prefetcher::decoded() const {
+  std::lock_guard lock(mutex_);
+  return decoded_;
+}
+
+void Prefetcher::work() {
+  const auto n = static_cast<std::int64_t>(paths_.size());
+  for (;;) {
+    std::int64_t index = 0;
+    {
+      std::unique_lock lock(mutex_);
+      // Claim the next image only when its batch fits in the window of `depth` slots.
+      work_ready_.wait(lock, [&] {
+        return stopping_ || next_image_ >= n || next_image_ / batch_size_ < next_batch_ + depth_;
+      });
+      if (stopping_ || next_image_ >= n) return;
+      index = next_image_++;
+    }
+    const std::int64_t batch = index / batch_size_;
+    const auto slot = static_cast<std::size_t>(batch % depth_);
+    const auto position = static_cast<std::size_t>(index % batch_size_);
+    std::exception_ptr error;
+    bool from_cache = cache_ != nullptr && cache_->hit();
+    try {
+      // Only this worker writes this image's part of the slot, so no lock is needed here.
+      image::RgbImage crop;
+      if (from_cache) {
+        crop = image::RgbImage(spec_.width, spec_.height);
+        try {
+          cache_->read(rows_[static_cast<std::size_t>(index)], crop.data());
+        } catch (const Error& e) {
+          log::warn("image cache: ", e.what(), "; decoding instead");
+          from_cache = false;
+        }
+      }
+      if (!from_cache) {
+        crop = image::load_crop_u8(paths_[static_cast<std::size_t>(index)], spec_);
+        if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
+      }
+      image::to_normalized_chw(crop, spec_.mean, spec_.std,
+                               slots_[slot].data() + position * image_floats_);
+    } catch (...) {
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard lock(mutex_);
+      if (!from_cache) ++decoded_;
+      if (error && !slot_error_[slot]) slot_error_[slot] = error;
+      ++slot_done_[slot];
+    }
+    batch_ready_.notify_all();
+  }
+}
+
+void Prefetcher::write_to_cache(std::int64_t row, const image::RgbImage& crop) {
+  {
+    std::lock_guard lock(mutex_);
+    if (cache_write_failed_) return;
+  }
+  try {
+    cache_->write(row, crop);
+  } catch (const Error& e) {
+    // The cache only saves time: labeling goes on without it.
+    std::lock_guard lock(mutex_);
+    if (!cache_write_failed_) log::warn("image cache not written: ", e.what());
+    cache_write_failed_ = true;
+  }
+}
+
+bool Prefetcher::next(Batch& batch) {
+  std::unique_lock lock(mutex_);
+  if (next_batch_ >= batches_) return false;
+  const auto n = static_cast<std::int64_t>(paths_.size());
+  const std::int64_t first = next_batch_ * batch_size_;
+  const int count = static_cast<int>(std::min<std::int64_t>(batch_size_, n - first));
+  const auto slot = static_cast<std::size_t>(next_batch_ % depth_);
+  batch_ready_.wait(lock, [&] { return slot_done_[slot] == count; });
+  if (slot_error_[slot]) std::rethrow_exception(slot_error_[slot]);
+  batch.first = first;
+  batch.count = count;
+  batch.pixels.assign(slots_[slot].begin(),
+                      slots_[slot].begin() + static_cast<std::ptrdiff_t>(count * image_floats_));
+  slot_done_[slot] = 0;
+  ++next_batch_;
+  lock.unlock();
+  work_ready_.notify_all();
+  return true;
+}
+
+}  // namespace mll::feed

@@ -1,0 +1,277 @@
+// Distributed labeling through mpirun at 1, 2 and 3 ranks: results independent of the rank
+// count, a rank killed from outside, stop signals on one rank, an error on one rank, models
+// left complete but pending.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "label_world.hpp"
+#include "mll/label/job.hpp"
+#include "mll/store/store.hpp"
+#include "mll/zoo/model_spec.hpp"
+#include "run_command.hpp"
+
+namespace mll::test {
+namespace {
+
+// Small summary-label blocks so that 2 and 3 ranks share the prediction of every model.
+const char* kFlags =
+    " --batch 8 --unit 16 --label-block 16 --device cpu --threads 1 --decode-threads 1"
+    " --no-progress";
+
+std::string mpirun(int ranks) {
+  return "timeout 300 mpirun --allow-run-as-root --oversubscribe --mca mpi_yield_when_idle 1 -np " +
+         std::to_string(ranks) + " " + mll_exe();
+}
+
+// Byte for byte: the stored float16 values of two stores, as read back.
+void expect_same_bytes(const Matrix& a, const Matrix& b, const std::string& id) {
+  ASSERT_EQ(a.rows, b.rows) << id;
+  ASSERT_EQ(a.cols, b.cols) << id;
+  EXPECT_EQ(std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)), 0)
+      << id;
+}
+
+class MpiLabelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::system("command -v mpirun >/dev/null") != 0) GTEST_SKIP() << "mpirun not installed";
+    const std::string d = dir_.path();
+    std::ofstream seeds(d + "/seeds.txt");
+    for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
+    seeds.close();
+    ASSERT_EQ(
+        run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_).exit_code,
+        0);
+    write_world_images(d + "/images", world_seeds(), 30, 40);
+    ids_ = write_world_models(d + "/models", d + "/zoo.json", 3);
+    const auto r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d +
+                               "/images --per-node 30 --store " + d + "/empty.h5",
+                           dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  // A fresh copy of the empty store.
+  std::string fresh(const std::string& name) {
+    const std::string path = dir_ / name;
+    std::filesystem::copy_file(dir_ / "empty.h5", path);
+    std::filesystem::copy(dir_ / "empty.h5.d", path + ".d",
+                          std::filesystem::copy_options::recursive);
+    return path;
+  }
+  std::string label_args(const std::string& store) {
+    return " label --store " + store + " --zoo " + (dir_ / "zoo.json") + kFlags;
+  }
+  void expect_identical(const std::string& a_path, const std::string& b_path) {
+    const auto a = store::Store::open(a_path, store::Store::Mode::kRead);
+    const auto b = store::Store::open(b_path, store::Store::Mode::kRead);
+    const auto images = static_cast<std::int64_t>(a.probe().image_count());
+    for (const auto& id : ids_) {
+      ASSERT_TRUE(b.find_model(id)) << id;
+      expect_same_bytes(a.read_text_embeddings(id), b.read_text_embeddings(id), id);
+      expect_same_bytes(a.read_image_embeddings(id, 0, images),
+                        b.read_image_embeddings(id, 0, images), id);
+      const auto la = a.read_labels(id), lb = b.read_labels(id);
+      EXPECT_EQ(la.node_top1, lb.node_top1) << id;
+      EXPECT_EQ(la.node_confusion, lb.node_confusion) << id;
+      EXPECT_EQ(la.subtree_top1, lb.subtree_top1) << id;
+    }
+  }
+  void expect_verified(const std::string& store) {
+    const auto r = run_mll("store verify " + store, dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+
+  ScratchDir dir_;
+  std::vector<std::string> ids_;
+};
+
+TEST_F(MpiLabelTest, StoresAreIdenticalAtOneTwoAndThreeRanks) {
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
+  for (int ranks : {1, 2, 3}) {
+    const std::string store = fresh("np" + std::to_string(ranks) + ".h5");
+    const auto r = run_command(mpirun(ranks) + label_args(store), dir_);
+    ASSERT_EQ(r.exit_code, 0) << ranks << " ranks: " << r.err;
+    EXPECT_NE(r.out.find("labeled 3"), std::string::npos) << r.out;
+    // One report, from rank 0.
+    EXPECT_EQ(r.out.find("labeled"), r.out.rfind("labeled")) << r.out;
+    expect_verified(store);
+    expect_identical(reference, store);
+  }
+}
+
+// The build without MPI (-DMLL_WITH_MPI=OFF: the self backend only) labels the same store, byte
+// for byte, as the MPI build at 1, 2 and 3 ranks.
+TEST_F(MpiLabelTest, TheBuildWithoutMpiGivesTheSameStore) {
+  const std::string nompi = MLL_NOMPI_EXE;
+  if (!std::filesystem::exists(nompi)) {
+    GTEST_SKIP() << nompi << " not built (tools/build.sh --no-mpi; tools/run-tests.sh does)";
+  }
+  const auto version = run_command(nompi + " --version", dir_);
+  ASSERT_EQ(version.exit_code, 0) << version.err;
+  const std::string reference = fresh("nompi.h5");
+  const auto r = run_command(nompi + label_args(reference), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 3"), std::string::npos) << r.out;
+  for (int ranks : {1, 2, 3}) {
+    const std::string store = fresh("np" + std::to_string(ranks) + ".h5");
+    const auto m = run_command(mpirun(ranks) + label_args(store), dir_);
+    ASSERT_EQ(m.exit_code, 0) << ranks << " ranks: " << m.err;
+    expect_identical(reference, store);
+  }
+  // Started as several ranks, the build without MPI refuses rather than letting every process
+  // write the store.
+  const auto refused = run_command("timeout 120 mpirun --allow-run-as-root --oversubscribe -np 2 " +
+                                       nompi + label_args(fresh("refused.h5")),
+                                   dir_);
+  EXPECT_EQ(refused.exit_code, 64) << refused.out << refused.err;
+  EXPECT_NE(refused.err.find("built without MPI"), std::string::npos) << refused.err;
+}
+
+// A model whose rows were all stored by a run that stopped before finishing it is finished by
+// the next run on several ranks (before any new shard), with the labels one process computes.
+TEST_F(MpiLabelTest, ModelsLeftCompleteButPendingAreFinishedByAllRanks) {
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
+  const std::string store_path = fresh("pending.h5");
+  {
+    auto store = store::Store::open(store_path, store::Store::Mode::kWrite);
+    const auto specs = zoo::ZooManifest::load(dir_ / "zoo.json").load_all();
+    label::LabelOptions options;
+    options.progress = false;
+    options.batch = 8;
+    options.unit_images = 16;
+    // No finish: as if stopped.
+    ASSERT_EQ(commit_without_finishing(store, specs, options).size(), ids_.size());
+  }
+  const auto r = run_command(mpirun(3) + label_args(store_path), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 3"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("summary labels of 3 model(s) on 3 ranks"), std::string::npos) << r.err;
+  expect_verified(store_path);
+  expect_identical(reference, store_path);
+}
+
+// Descendants of a process named `name` (the mll ranks under timeout -> mpirun).
+std::vector<pid_t> descendants_named(pid_t root, const std::string& name) {
+  std::map<pid_t, std::pair<pid_t, std::string>> table;  // pid -> (parent, command)
+  for (const auto& e : std::filesystem::directory_iterator("/proc")) {
+    const std::string entry = e.path().filename();
+    if (entry.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(e.path() / "stat");
+    std::string pid, comm, state;
+    pid_t ppid = 0;
+    if (!(stat >> pid >> comm >> state >> ppid)) continue;
+    table[static_cast<pid_t>(std::stoi(pid))] = {ppid, comm};
+  }
+  std::vector<pid_t> out;
+  for (const auto& [pid, info] : table) {
+    if (info.second != "(" + name + ")") continue;
+    for (pid_t up = info.first; up > 1; up = table.count(up) ? table[up].first : 0) {
+      if (up == root) {
+        out.push_back(pid);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+pid_t spawn(const std::string& command, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    setpgid(0, 0);
+    execl("/bin/sh", "sh", "-c", ("exec " + command + " >" + log + " 2>&1").c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+// Waits until the store directory changes (the job is labeling), up to 60 s.
+void wait_for_progress(const std::string& store) {
+  const auto count = [&] {
+    const std::filesystem::recursive_directory_iterator it(store + ".d");
+    return static_cast<std::size_t>(std::distance(begin(it), end(it)));
+  };
+  const std::size_t before = count();
+  for (int i = 0; i < 6000 && count() == before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+// The mll rank processes under an mpirun (mpirun -> mll).
+std::vector<pid_t> ranks_of(pid_t mpirun_pid) {
+  for (int i = 0; i < 500; ++i) {
+    auto pids = descendants_named(mpirun_pid, "mll");
+    if (pids.size() >= 2) return pids;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return {};
+}
+
+TEST_F(MpiLabelTest, ARankKilledFromOutsideEndsTheJobAndTheRerunResumes) {
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
+  const std::string store = fresh("store.h5");
+  const pid_t job = spawn(mpirun(3) + label_args(store), dir_ / "job.log");
+  wait_for_progress(store);
+  const auto ranks = ranks_of(job);
+  ASSERT_GE(ranks.size(), 2u);
+  ::kill(ranks.back(), SIGKILL);  // some rank, not necessarily 0
+  int status = 0;
+  waitpid(job, &status, 0);
+  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "job.log");
+  expect_verified(store);
+  const auto r = run_command(mpirun(3) + label_args(store), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_verified(store);
+  expect_identical(reference, store);
+}
+
+TEST_F(MpiLabelTest, AStopSignalOnOneRankStopsAllWithExit75) {
+  const std::string store = fresh("store.h5");
+  const pid_t job = spawn(mpirun(2) + label_args(store), dir_ / "job.log");
+  wait_for_progress(store);
+  const auto ranks = ranks_of(job);
+  ASSERT_EQ(ranks.size(), 2u);
+  ::kill(ranks.back(), SIGUSR1);
+  int status = 0;
+  waitpid(job, &status, 0);
+  const std::string log = slurp(dir_ / "job.log");
+  if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {  // it may have finished first
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 75) << log;
+    EXPECT_NE(log.find("rerun"), std::string::npos) << log;
+  }
+  expect_verified(store);
+  const auto r = run_command(mpirun(2) + label_args(store), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_verified(store);
+}
+
+TEST_F(MpiLabelTest, AnErrorOnAnyRankEndsEveryRankWithOneMessage) {
+  const std::string store = fresh("store.h5");
+  // Damage one probe image after the probe set was built.
+  const auto probe = store::Store::open(store, store::Store::Mode::kRead).probe();
+  const std::string victim = probe.path_of(probe.image_count() / 2);
+  std::filesystem::resize_file(victim, 20);
+  const auto r = run_command(mpirun(3) + label_args(store), dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  const auto first = r.err.find("mll: error: ");
+  ASSERT_NE(first, std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("mll: error: ", first + 1), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find(std::filesystem::path(victim).filename().string()), std::string::npos)
+      << r.err;
+  expect_verified(store);
+}
+
+}  // namespace
+}  // namespace mll::test
