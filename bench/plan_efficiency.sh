@@ -1,7 +1,7 @@
 #!/bin/sh
 # `mll plan` figures for the paper's 49 open_clip models x 150k probe images (docs/running.md,
 # "Planning"): makespan and parallel efficiency at 8, 64 and 512 GPUs, dynamic scheduling (the
-# real coordinator's dist::Scheduler) against static round-robin over whole models, and what
+# real coordinator's schedule::Scheduler) against static round-robin over whole models, and what
 # limits 512 GPUs: shard granularity (--unit), model load time (--load-gbps) and decode cores
 # per GPU (--decode-cores-per-gpu).
 # Usage: bench/plan_efficiency.sh BUILD_DIR [IMAGES]

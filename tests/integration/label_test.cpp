@@ -134,7 +134,9 @@ int wait_exit(pid_t pid) {
 }
 
 TEST_F(LabelWorldTest, KillNineAtRandomMomentsThenResumeGivesTheUninterruptedStore) {
-  build(60, 3);
+  // Enough work that a dozen kills land before a run gets to finish it (the compute thread
+  // overlaps the commits, so each run gets further before its kill).
+  build(100, 3);
   // The reference: the same world labeled without interruption, in a copy of the empty store.
   const std::string reference = dir_ / "reference.h5";
   std::filesystem::copy_file(store_path(), reference);

@@ -2,7 +2,8 @@
 // labeling driver talks to, so that one driver serves 1..N ranks and mll builds without MPI.
 //
 // A Comm is one rank's end of a group of `size` ranks. Three backends:
-//   mpi    a duplicate of MPI_COMM_WORLD (Session::world()); every MPI return code is checked
+//   mpi    a duplicate of MPI's world communicator (Session::world()); every MPI return code is
+//   checked
 //          (MPI_ERRORS_RETURN on the duplicate) and a failure throws CommError;
 //   self   this process alone (size 1);
 //   local  `size` ranks in this process, one thread each, joined by in-memory mailboxes: the
