@@ -117,9 +117,18 @@ SelectOutcome run_select(const po::variables_map& vm, const store::Store& store,
   o.result = select::select_models(store, models, nodes, so);
   o.json = select::selection_json(store, o.task, o.match, nodes, o.result, so);
   select::write_text_atomic(out, o.json);
+  // The store's own copy is a convenience: a store on a read-only file system (or another
+  // user's) still serves selections, written where --out says.
   const auto stored = select::stored_selection_path(store.path(), o.task.name);
-  std::filesystem::create_directories(std::filesystem::path(stored).parent_path());
-  select::write_text_atomic(stored, o.json);
+  try {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(stored).parent_path(), ec);
+    if (ec)
+      MLL_THROW(IoError, std::filesystem::path(stored).parent_path().string(), ": ", ec.message());
+    select::write_text_atomic(stored, o.json);
+  } catch (const Error& e) {
+    log::warn("the store keeps no copy of this selection (", e.what(), "); it is in ", out);
+  }
   for (const auto& w : o.match.warnings) std::cerr << "warning: " << w << "\n";
   for (const auto& c : o.match.classes) {
     for (const auto& w : c.warnings) std::cerr << "warning: " << w << "\n";

@@ -13,6 +13,7 @@
 #include "mll/distributed/session.hpp"
 #include "mll/graph/graph.hpp"
 #include "mll/label/job.hpp"
+#include "mll/probe/probe_set.hpp"
 #include "mll/probe/sampling.hpp"
 #include "mll/probe/sources.hpp"
 #include "mll/store/store.hpp"
@@ -43,8 +44,29 @@ void probe_options(po::options_description& d, po::positional_options_descriptio
       "seed", po::value<std::uint64_t>()->default_value(0)->value_name("S"), "sampling seed")(
       "grow", po::bool_switch(),
       "grow an existing store to a larger graph / more images (old images keep their ids)")(
-      "force", po::bool_switch(), "replace an existing store (its labels are lost)");
+      "force", po::bool_switch(), "replace an existing store (its labels are lost)")(
+      "verify", po::bool_switch(),
+      "decode every image first (in parallel) and leave the unreadable ones out, with a warning")(
+      "strict", po::bool_switch(), "with --verify: refuse (exit 65) when any image is unreadable");
   store_option(d);
+}
+
+// --verify: the source without images that cannot be decoded (or, --strict, an error).
+probe::ImageSource verified_source(const po::variables_map& vm, probe::ImageSource source) {
+  if (!vm["verify"].as<bool>()) {
+    if (vm["strict"].as<bool>()) MLL_THROW(UsageError, "--strict needs --verify");
+    return source;
+  }
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const auto unreadable = probe::find_unreadable_images(source, threads, true);
+  if (unreadable.empty()) return source;
+  for (const auto& line : unreadable) log::warn("unreadable probe image ", line);
+  if (vm["strict"].as<bool>()) {
+    MLL_THROW(DataError, source.description, ": ", unreadable.size(),
+              " image(s) cannot be decoded (listed above), first: ", unreadable.front());
+  }
+  log::warn(unreadable.size(), " unreadable image(s) left out of the probe set");
+  return probe::without(source, unreadable);
 }
 
 probe::ImageSource read_source(const po::variables_map& vm) {
@@ -62,17 +84,20 @@ int probe_run(const po::variables_map& vm, distributed::Session& session) {
   options.seed = vm["seed"].as<std::uint64_t>();
   if (options.per_node <= 0) MLL_THROW(UsageError, "--per-node must be positive");
   const auto graph = graph::read_graph_file(vm["graph"].as<std::string>());
-  const auto source = read_source(vm);
+  const auto source = verified_source(vm, read_source(vm));
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   if (vm["grow"].as<bool>()) {
     auto store = store::Store::open(path, store::Store::Mode::kWrite);
     auto grown = probe::grow_probe_set(store.probe(), store.graph(), graph, source, options);
+    probe::record_fingerprints(grown, threads);
     const auto added = grown.image_count() - store.probe().image_count();
     store.grow(graph, grown);
     std::cout << "grew " << path << ": " << graph.size() << " nodes, " << grown.image_count()
               << " probe images (" << added << " new)\n";
     return 0;
   }
-  const auto set = probe::build_probe_set(graph, source, options);
+  auto set = probe::build_probe_set(graph, source, options);
+  probe::record_fingerprints(set, threads);
   const auto stats = probe::compute_stats(set);
   auto store = store::Store::create(path, graph, set, vm["force"].as<bool>());
   std::cout << "store " << path << "\n"
@@ -112,6 +137,9 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "fast-decode", po::bool_switch(),
       "decode large JPEGs at a reduced DCT scale (faster, not bit-exact; keep it the same across "
       "reruns of one store)")("fail-fast", po::bool_switch(), "stop at the first failing model")(
+      "quarantine-foreign", po::bool_switch(),
+      "move finished model files labeled for another graph or probe set (an index restored "
+      "from elsewhere) to STORE.quarantine/ instead of refusing the store")(
       "log-dir", po::value<std::string>()->value_name("DIR"),
       "under MPI, each rank also logs to DIR/rank-<R>.log")("no-progress", po::bool_switch(),
                                                             "do not print progress");
@@ -150,6 +178,7 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
   options.decode_threads =
       vm["decode-threads"].as<int>() > 0 ? vm["decode-threads"].as<int>() : cores;
   options.fail_fast = vm["fail-fast"].as<bool>();
+  options.quarantine_foreign = vm["quarantine-foreign"].as<bool>();
   options.progress = !vm["no-progress"].as<bool>();
 
   StopSignals signals;  // SIGTERM / SIGUSR1 / SIGINT: commit and exit 75

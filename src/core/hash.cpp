@@ -66,6 +66,11 @@ std::string Sha256::hex() {
   return out;
 }
 
+std::int64_t sha256_prefix64(const void* data, std::size_t size) {
+  const std::string hex = Sha256().update(data, size).hex();
+  return static_cast<std::int64_t>(std::stoull(hex.substr(0, 16), nullptr, 16));
+}
+
 std::string sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) MLL_THROW(IoError, path, ": cannot open for reading: ", std::strerror(errno));

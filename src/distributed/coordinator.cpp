@@ -74,16 +74,22 @@ std::optional<label::Shard> Coordinator::next(int loaded_group) {
 }
 
 void Coordinator::accept(const label::ShardResult& result) {
+  if (!result.unreadable.empty()) {
+    log::error(result.unreadable, " (this shard is skipped; the others go on)");
+    unreadable_.push_back(result.unreadable);
+  }
   committer_.commit(result);
   std::int64_t images = 0;
   for (const auto& run : result.rows) {
     if (run.kind == store::UnitKind::kImage) images = std::max(images, run.end - run.begin);
   }
   if (progress_) progress_->advance(images);
-  if (result.stopped) stop(stop_flag_.signal());
+  // A shard cut short by a stop this rank did not see (another rank's signal whose report is
+  // still on its way) still ends the run as interrupted.
+  if (result.stopped) stop(stop_flag_.signal() != 0 ? stop_flag_.signal() : SIGTERM);
   // One rank finishes models as they complete (a later kill cannot lose them); several share
-  // that work at the end.
-  if (comm_.size() == 1) committer_.finish_complete();
+  // that work at the end. After a stop, nothing more is computed within the grace period.
+  if (comm_.size() == 1 && !stopping_) committer_.finish_complete();
 }
 
 void Coordinator::fail(ExitCode code, const std::string& message, int rank) {
@@ -177,13 +183,26 @@ void Coordinator::run(Mailbox& local) {
 }
 
 void Coordinator::end_of_run() {
-  if (comm_.size() == 1) committer_.finish_complete();
+  if (comm_.size() == 1 && !stopping_) committer_.finish_complete();
   if (progress_) progress_->finish();
   if (error_) throw_error(error_->code, error_->message);
   if (stop_signal_ != 0) {
     MLL_THROW(Interrupted, "stopped by signal ", stop_signal_,
               " after committing the finished rows; rerun the same command to continue");
   }
+}
+
+void Coordinator::throw_if_unreadable() const {
+  if (unreadable_.empty()) return;
+  std::string list;
+  for (std::size_t k = 0; k < unreadable_.size() && k < 5; ++k) {
+    list += (k ? "; " : "") + unreadable_[k];
+  }
+  if (unreadable_.size() > 5) list += cat("; and ", unreadable_.size() - 5, " more");
+  MLL_THROW(DataError, unreadable_.size(), " shard(s) stopped at a probe image that cannot be ",
+            "used (every other shard is stored): ", list,
+            ". Fix or restore the images, or rebuild the probe set with `mll probe build ",
+            "--verify`, then rerun");
 }
 
 void Coordinator::abandon() {

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "mailbox.hpp"
 #include "mll/core/progress.hpp"
@@ -37,6 +38,10 @@ class Coordinator {
   // forever. Throws CommError.
   void abandon();
 
+  // After the run: throws DataError listing the shards that stopped at a probe image that cannot
+  // be used (the other shards were committed), if there were any.
+  void throw_if_unreadable() const;
+
   label::Committer& committer() noexcept { return committer_; }
   const store::Store& store() const noexcept { return store_; }
   const label::LabelReport& report() const noexcept { return committer_.report(); }
@@ -62,6 +67,7 @@ class Coordinator {
   bool stopping_ = false;
   int stop_signal_ = 0;
   std::optional<Failure> error_;
+  std::vector<std::string> unreadable_;  // one message per shard stopped by a probe image
 };
 
 }  // namespace mll::distributed

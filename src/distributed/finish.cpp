@@ -1,7 +1,6 @@
 #include "finish.hpp"
 
 #include <algorithm>
-#include <cstring>
 
 #include "mll/core/log.hpp"
 #include "mll/distributed/collective.hpp"
@@ -12,17 +11,22 @@
 namespace mll::distributed {
 namespace {
 
-std::vector<char> to_bytes(const std::vector<float>& values) {
-  const auto* p = reinterpret_cast<const char*>(values.data());
-  return std::vector<char>(p, p + values.size() * sizeof(float));
+// A block of image embeddings as sent to a rank: its width, then its values (empty after a
+// failed read, so that the receiver still gets its message).
+std::vector<char> encode_block(const Matrix& rows) {
+  wire::Writer w;
+  w.put<std::int64_t>(rows.cols);
+  w.put(rows.values);
+  return std::move(w.buffer());
 }
 
-Matrix matrix_from_bytes(const std::vector<char>& bytes, std::int64_t cols) {
+Matrix decode_block(const std::vector<char>& bytes) {
+  wire::Reader r(bytes);
   Matrix m;
-  m.cols = cols;
-  m.values.resize(bytes.size() / sizeof(float));
-  std::memcpy(m.values.data(), bytes.data(), m.values.size() * sizeof(float));
-  m.rows = cols > 0 ? static_cast<std::int64_t>(m.values.size()) / cols : 0;
+  m.cols = r.get<std::int64_t>();
+  m.values = r.get_floats();
+  m.rows = m.cols > 0 ? static_cast<std::int64_t>(m.values.size()) / m.cols : 0;
+  MLL_CHECK(m.rows * m.cols == static_cast<std::int64_t>(m.values.size()), "a ragged block");
   return m;
 }
 
@@ -92,11 +96,12 @@ void predict_round(Comm& comm, Coordinator* coordinator, const std::string& mode
       if (r == 0) {
         rows = std::move(read);
       } else {
-        comm.send(to_bytes(read.values), r, kBlock, "sending a block to rank " + std::to_string(r));
+        comm.send(encode_block(read), r, kBlock, "sending a block to rank " + std::to_string(r));
       }
     }
   } else if (first + rank < blocks) {
-    rows = matrix_from_bytes(comm.receive(0, kBlock, "receiving a block from rank 0"), text.cols);
+    outcome.run(
+        [&] { rows = decode_block(comm.receive(0, kBlock, "receiving a block from rank 0")); });
   }
   if (first + rank < blocks && rows.rows > 0) {
     outcome.run(
@@ -113,9 +118,9 @@ void finish_model(Comm& comm, Coordinator* coordinator, Reducer& reducer, const 
   for (std::int64_t first = 0; first < blocks; first += comm.size()) {
     predict_round(comm, coordinator, model, text, first, blocks, block, images, predicted);
   }
+  // Collective by itself (every rank throws alike), so not inside an Outcome.
+  reducer.max_to_root(predicted);
   Outcome outcome;
-  outcome.run([&] { reducer.max_to_root(predicted); });
-  agree(comm, outcome, "reducing the predictions of " + model);
   if (coordinator) {
     outcome.run([&] {
       coordinator->committer().finish(

@@ -12,6 +12,7 @@
 #include "mll/core/log.hpp"
 #include "mll/distributed/collective.hpp"
 #include "mll/feed/inputs.hpp"
+#include "mll/probe/probe_set.hpp"
 #include "mll/store/store.hpp"
 #include "protocol.hpp"
 #include "worker.hpp"
@@ -26,6 +27,7 @@ struct Inputs {
   std::vector<label::Group> groups;
   std::vector<std::string> captions;
   std::vector<std::string> paths;
+  std::vector<std::int64_t> sizes, digests;  // what each probe image was (empty: unrecorded)
 };
 
 // Rank 0's writer state.
@@ -44,6 +46,13 @@ std::vector<char> encode_inputs(const label::WorkPlan& plan, const store::Store&
   }
   w.put(store.captions());
   w.put(label::probe_image_paths(store));
+  const auto& probe = store.probe();
+  const bool recorded = !probe.image_digests.empty();
+  w.put<std::uint64_t>(recorded ? probe.image_count() : 0);
+  for (std::size_t i = 0; recorded && i < probe.image_count(); ++i) {
+    w.put<std::int64_t>(probe::has_fingerprint(probe, i) ? probe.image_sizes[i] : -1);
+    w.put<std::int64_t>(probe.image_digests[i]);
+  }
   return std::move(w.buffer());
 }
 
@@ -70,6 +79,11 @@ Inputs decode_inputs(const std::vector<char>& bytes, const std::vector<zoo::Mode
   }
   inputs.captions = r.get_strings();
   inputs.paths = r.get_strings();
+  const auto checked = r.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < checked; ++i) {
+    inputs.sizes.push_back(r.get<std::int64_t>());
+    inputs.digests.push_back(r.get<std::int64_t>());
+  }
   return inputs;
 }
 
@@ -81,7 +95,9 @@ Inputs plan_everywhere(Comm& comm, const std::string& store_path,
   std::vector<char> bytes;
   if (comm.rank() == 0) {
     outcome.run([&] {
-      writer.store.emplace(store::Store::open(store_path, store::Store::Mode::kWrite));
+      store::Store::OpenOptions open;
+      if (options.quarantine_foreign) open.foreign_files = store::Store::ForeignFiles::kQuarantine;
+      writer.store.emplace(store::Store::open(store_path, store::Store::Mode::kWrite, open));
       writer.plan.emplace(label::plan_work(*writer.store, specs, options));
       bytes = encode_inputs(*writer.plan, *writer.store);
     });
@@ -106,8 +122,11 @@ void run_shards(Comm& comm, Coordinator* coordinator, label::Executor& executor,
         coordinator->run(mailbox);
       } catch (const Error& e) {
         mine.fail(e.code(), e.what());
-        coordinator->abandon();  // workers still in the loop (rank 0's own failure) leave it
+      } catch (const std::exception& e) {
+        mine.fail(ExitCode::kInternal, e.what());
       }
+      // Workers still in the loop (after rank 0's own failure) are released.
+      if (mine.failed()) coordinator->abandon();
     } else {
       mine.run([&] { work(comm, mailbox, stop); });
     }
@@ -130,7 +149,8 @@ label::LabelReport label(Comm& comm, const std::string& store_path,
   Writer writer;
   Inputs inputs = plan_everywhere(comm, store_path, specs, options, writer);
   label::Executor executor(std::move(inputs.groups), std::move(inputs.captions),
-                           std::move(inputs.paths), options);
+                           std::move(inputs.paths), options, std::move(inputs.sizes),
+                           std::move(inputs.digests));
   std::optional<Coordinator> coordinator;
   if (comm.rank() == 0) coordinator.emplace(comm, *writer.store, *writer.plan, options, stop);
   Coordinator* const rank0 = coordinator ? &*coordinator : nullptr;
@@ -138,6 +158,10 @@ label::LabelReport label(Comm& comm, const std::string& store_path,
   finish_together(comm, rank0, options.run.device, options.label_block);
   run_shards(comm, rank0, executor, stop);
   finish_together(comm, rank0, options.run.device, options.label_block);
+  // Shards stopped by unusable probe images: everything else is stored; the run ends 65.
+  Outcome unreadable;
+  if (rank0) unreadable.run([&] { rank0->throw_if_unreadable(); });
+  share_outcome(comm, unreadable, 0, "reporting unreadable probe images");
   return rank0 ? rank0->report() : label::LabelReport{};
 }
 

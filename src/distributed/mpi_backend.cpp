@@ -42,6 +42,22 @@ class MpiBackend final : public detail::Backend {
   MpiBackend(std::size_t max_piece) : max_piece_(std::clamp<std::size_t>(max_piece, 16, INT_MAX)) {
     const std::string_view context = "setting up the MPI communicator";
     check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_), "MPI_Comm_dup", context);
+    try {
+      describe(context);
+    } catch (...) {
+      MPI_Comm_free(&comm_);
+      throw;
+    }
+  }
+
+  ~MpiBackend() override {
+    int finalized = 1;
+    if (MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Comm_free(&comm_);
+  }
+
+ private:
+  // Error handler, ranks and node of the duplicate.
+  void describe(std::string_view context) {
     check(MPI_Comm_set_errhandler(comm_, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler", context);
     check(MPI_Comm_rank(comm_, &rank_), "MPI_Comm_rank", context);
     check(MPI_Comm_size(comm_, &size_), "MPI_Comm_size", context);
@@ -58,11 +74,8 @@ class MpiBackend final : public detail::Backend {
     check(MPI_Get_processor_name(name, &length), "MPI_Get_processor_name", context);
     host_.assign(name, static_cast<std::size_t>(length));
   }
-  ~MpiBackend() override {
-    int finalized = 1;
-    if (MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Comm_free(&comm_);
-  }
 
+ public:
   int rank() const noexcept override { return rank_; }
   int size() const noexcept override { return size_; }
   int local_rank() const noexcept override { return local_rank_; }

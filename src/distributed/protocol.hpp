@@ -140,6 +140,7 @@ inline label::Shard get_shard(Reader& r) {
 
 inline void put_result(Writer& w, const label::ShardResult& result) {
   w.put<std::uint8_t>(result.stopped ? 1 : 0);
+  w.put(result.unreadable);
   w.put<std::int64_t>(result.images_decoded);
   w.put<double>(result.forward_seconds);
   w.put<std::uint64_t>(result.failures.size());
@@ -161,6 +162,7 @@ inline void put_result(Writer& w, const label::ShardResult& result) {
 inline label::ShardResult get_result(Reader& r) {
   label::ShardResult result;
   result.stopped = r.get<std::uint8_t>() != 0;
+  result.unreadable = r.get_string();
   result.images_decoded = r.get<std::int64_t>();
   result.forward_seconds = r.get<double>();
   const auto failures = r.get<std::uint64_t>();

@@ -15,13 +15,28 @@ class Relay {
   Relay(Comm& comm, Mailbox& mailbox, StopFlag& stop)
       : comm_(comm), mailbox_(mailbox), stop_(stop) {}
 
+  // After the relay itself failed: rank 0 learns the error and releases this rank, so that no
+  // rank waits for it. Throws CommError.
+  void give_up(ExitCode code, const std::string& message) {
+    wire::Writer w;
+    w.put<std::int32_t>(static_cast<std::int32_t>(code));
+    w.put(message);
+    comm_.send(w.buffer(), 0, kError, "sending an error to rank 0");
+    if (!released_) request_work(-1);
+  }
+
   void run() {
     for (;;) {
       report_stop();
       take_stop();
+      // The request first: the compute thread posts a result before it asks again, so every
+      // result posted before this request is taken (and sent) below, ahead of the request.
+      // Rank 0 counts a rank out when it answers "no more work", after which a result sent
+      // late would never be received.
+      const auto loaded = mailbox_.take_request();
       bool busy = forward_results();
       busy = forward_failure() || busy;
-      if (const auto loaded = mailbox_.take_request()) {
+      if (loaded) {
         mailbox_.answer(request_work(*loaded));
         busy = true;
       }
@@ -104,6 +119,19 @@ class Relay {
 
 }  // namespace
 
-void work(Comm& comm, Mailbox& mailbox, StopFlag& stop) { Relay(comm, mailbox, stop).run(); }
+void work(Comm& comm, Mailbox& mailbox, StopFlag& stop) {
+  Relay relay(comm, mailbox, stop);
+  try {
+    relay.run();
+  } catch (const CommError&) {
+    throw;  // the transport itself failed: nothing more can reach rank 0
+  } catch (const Error& e) {
+    relay.give_up(e.code(), e.what());
+    throw;
+  } catch (const std::exception& e) {
+    relay.give_up(ExitCode::kInternal, e.what());
+    throw;
+  }
+}
 
 }  // namespace mll::distributed

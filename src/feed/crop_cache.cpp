@@ -1,6 +1,7 @@
 #include "mll/feed/crop_cache.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,9 +24,12 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-constexpr std::array<char, 8> kMagic = {'M', 'L', 'L', 'C', 'R', 'O', 'P', '1'};
+// Version 2 adds a digest per crop; version 1 files are stale (their magic differs).
+constexpr std::array<char, 8> kMagic = {'M', 'L', 'L', 'C', 'R', 'O', 'P', '2'};
+constexpr std::size_t kDigestBytes = 8;  // per crop: the first 8 bytes of its SHA-256
 
-// The file header: magic, then little-endian u64 fields, then the 32-byte fingerprint.
+// The file header: magic, then little-endian u64 fields, then the 32-byte fingerprint. A table
+// of one digest per row follows it, then the crops.
 struct Header {
   std::uint64_t begin = 0, end = 0, height = 0, width = 0;
   std::array<unsigned char, 32> fingerprint{};
@@ -114,6 +118,34 @@ void pwrite_all(int fd, const void* data, std::size_t bytes, std::uint64_t offse
   }
 }
 
+std::array<unsigned char, kDigestBytes> crop_digest(const std::uint8_t* crop, std::size_t bytes) {
+  const std::string hex = Sha256().update(crop, bytes).hex();
+  std::array<unsigned char, kDigestBytes> out{};
+  for (std::size_t i = 0; i < kDigestBytes; ++i) {
+    out[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  }
+  return out;
+}
+
+// Removes `<name>.tmp.<pid>` files in `folder` whose writer is gone (a killed run); the file
+// of a live writer (another rank sharing the cache) is left alone.
+void remove_stale_temporaries(const stdfs::path& folder) {
+  std::error_code ec;
+  for (const auto& entry : stdfs::directory_iterator(folder, ec)) {
+    const std::string name = entry.path().filename().string();
+    const auto at = name.rfind(".tmp.");
+    if (at == std::string::npos || at + 5 >= name.size()) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const pid_t pid = static_cast<pid_t>(std::stol(digits));
+    if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code removed;
+    stdfs::remove(entry.path(), removed);
+    if (!removed)
+      log::info("image cache: removed ", entry.path().string(), " left by a killed run");
+  }
+}
+
 }  // namespace
 
 struct CropCache::Impl {
@@ -131,7 +163,12 @@ struct CropCache::Impl {
         row >= static_cast<std::int64_t>(header.end)) {
       MLL_THROW(InternalError, path, ": row ", row, " is outside the cached rows");
     }
-    return kHeaderBytes + (static_cast<std::uint64_t>(row) - header.begin) * crop_bytes;
+    return kHeaderBytes + rows() * kDigestBytes +
+           (static_cast<std::uint64_t>(row) - header.begin) * crop_bytes;
+  }
+  std::uint64_t rows() const { return header.end - header.begin; }
+  std::uint64_t digest_offset(std::int64_t row) const {
+    return kHeaderBytes + (static_cast<std::uint64_t>(row) - header.begin) * kDigestBytes;
   }
 
   void try_open() {
@@ -139,7 +176,7 @@ struct CropCache::Impl {
     if (fd.get() < 0) return;  // not cached yet
     std::array<unsigned char, kHeaderBytes> stored{};
     struct stat st {};
-    const std::uint64_t expected_size = kHeaderBytes + (header.end - header.begin) * crop_bytes;
+    const std::uint64_t expected_size = kHeaderBytes + rows() * (kDigestBytes + crop_bytes);
     bool valid =
         ::fstat(fd.get(), &st) == 0 && static_cast<std::uint64_t>(st.st_size) == expected_size;
     if (valid) {
@@ -196,6 +233,7 @@ CropCache::CropCache(const std::string& dir, const image::PreprocessSpec& spec, 
     MLL_THROW(UsageError, "--image-cache ", dir, ": cannot create ", folder.string(), ": ",
               ec.message());
   impl_->path = (folder / (std::to_string(begin) + "-" + std::to_string(end) + ".crops")).string();
+  remove_stale_temporaries(folder);
   impl_->try_open();
 }
 
@@ -207,6 +245,12 @@ const std::string& CropCache::path() const noexcept { return impl_->path; }
 void CropCache::read(std::int64_t row, std::uint8_t* out) const {
   MLL_CHECK(impl_->hit, "crop cache read without a hit");
   pread_all(impl_->reader.get(), out, impl_->crop_bytes, impl_->offset(row), impl_->path);
+  std::array<unsigned char, kDigestBytes> stored{};
+  pread_all(impl_->reader.get(), stored.data(), stored.size(), impl_->digest_offset(row),
+            impl_->path);
+  if (stored != crop_digest(out, impl_->crop_bytes)) {
+    MLL_THROW(DataError, impl_->path, ": crop of row ", row, " does not match its digest");
+  }
 }
 
 void CropCache::start_writing() {
@@ -225,6 +269,9 @@ void CropCache::write(std::int64_t row, const image::RgbImage& crop) {
   MLL_CHECK(crop.size_bytes() == impl_->crop_bytes, "crop cache: crop of ", crop.size_bytes(),
             " bytes, expected ", impl_->crop_bytes);
   pwrite_all(impl_->writer.get(), crop.data(), impl_->crop_bytes, impl_->offset(row),
+             impl_->output->temp_path());
+  const auto digest = crop_digest(crop.data(), impl_->crop_bytes);
+  pwrite_all(impl_->writer.get(), digest.data(), digest.size(), impl_->digest_offset(row),
              impl_->output->temp_path());
   ++impl_->written;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "mll/core/error.hpp"
+#include "mll/core/fs.hpp"
+#include "mll/core/hash.hpp"
 #include "mll/core/log.hpp"
 #include "mll/feed/crop_cache.hpp"
 #include "mll/image/image.hpp"
@@ -10,11 +12,13 @@
 namespace mll::feed {
 
 Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spec, int batch_size,
-                       int threads, int depth, CropCache* cache, std::vector<std::int64_t> rows)
+                       int threads, int depth, CropCache* cache, std::vector<std::int64_t> rows,
+                       std::vector<ImageCheck> checks)
     : paths_(std::move(paths)),
       spec_(std::move(spec)),
       cache_(cache),
       rows_(std::move(rows)),
+      checks_(std::move(checks)),
       batch_size_(batch_size),
       depth_(depth) {
   if (batch_size <= 0 || threads <= 0 || depth <= 0) {
@@ -22,6 +26,8 @@ Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spe
   }
   MLL_CHECK(cache_ == nullptr || rows_.size() == paths_.size(), "prefetch: ", rows_.size(),
             " cache rows for ", paths_.size(), " images");
+  MLL_CHECK(checks_.empty() || checks_.size() == paths_.size(), "prefetch: ", checks_.size(),
+            " image checks for ", paths_.size(), " images");
   const auto n = static_cast<std::int64_t>(paths_.size());
   batches_ = (n + batch_size_ - 1) / batch_size_;
   image_floats_ =
@@ -78,7 +84,7 @@ void Prefetcher::work() {
         }
       }
       if (!from_cache) {
-        crop = image::load_crop_u8(paths_[static_cast<std::size_t>(index)], spec_);
+        crop = decode(index);
         if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
       }
       image::to_normalized_chw(crop, spec_.mean, spec_.std,
@@ -94,6 +100,22 @@ void Prefetcher::work() {
     }
     batch_ready_.notify_all();
   }
+}
+
+image::RgbImage Prefetcher::decode(std::int64_t index) const {
+  const std::string& path = paths_[static_cast<std::size_t>(index)];
+  const ImageCheck* check = checks_.empty() ? nullptr : &checks_[static_cast<std::size_t>(index)];
+  if (check == nullptr || check->size < 0) return image::load_crop_u8(path, spec_);
+  // The bytes are read once, checked, then decoded from memory.
+  const std::string bytes = fs::read_file(path);
+  if (static_cast<std::int64_t>(bytes.size()) != check->size ||
+      sha256_prefix64(bytes.data(), bytes.size()) != check->digest) {
+    MLL_THROW(DataError, path, ": probe image changed since `mll probe build` (", bytes.size(),
+              " bytes now, ", check->size, " recorded, and other content); restore it, or ",
+              "rebuild the probe set");
+  }
+  return image::resize_and_crop_u8(
+      image::decode_memory(bytes, path, image::decode_options_for(spec_)), spec_);
 }
 
 void Prefetcher::write_to_cache(std::int64_t row, const image::RgbImage& crop) {

@@ -191,10 +191,15 @@ void Handle::reset() noexcept {
 // ---------------------------------------------------------------------------------------------
 // File
 
-File File::create(const std::string& path, bool truncate) {
+File File::create(const std::string& path, bool truncate, std::size_t user_block) {
   silence_hdf5();
-  Handle file(
-      H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT));
+  Handle creation(H5Pcreate(H5P_FILE_CREATE));
+  if (!creation.valid()) fail(path, "cannot create file properties");
+  if (user_block > 0 && H5Pset_userblock(creation.get(), static_cast<hsize_t>(user_block)) < 0) {
+    fail(path, "cannot reserve a user block");
+  }
+  Handle file(H5Fcreate(path.c_str(), truncate ? H5F_ACC_TRUNC : H5F_ACC_EXCL, creation.get(),
+                        H5P_DEFAULT));
   if (!file.valid()) fail(path, "cannot create HDF5 file");
   return File(std::move(file), path);
 }

@@ -172,6 +172,7 @@ struct Executor::Impl {
   std::vector<Group> groups;
   std::vector<std::string> captions;
   std::vector<std::string> image_paths;
+  std::vector<feed::ImageCheck> checks;  // empty: unchecked
   LabelOptions options;
   int loaded = -1;
   std::map<std::string, std::unique_ptr<zoo::Model>> models;
@@ -313,9 +314,13 @@ struct Executor::Impl {
         cache.reset();
       }
     }
+    std::vector<feed::ImageCheck> shard_checks;
+    if (!checks.empty()) {
+      for (const auto row : rows) shard_checks.push_back(checks[static_cast<std::size_t>(row)]);
+    }
     auto prefetcher = std::make_unique<feed::Prefetcher>(
         std::move(paths), preprocess, static_cast<int>(step), options.decode_threads,
-        options.prefetch_batches, cache.get(), std::move(rows));
+        options.prefetch_batches, cache.get(), std::move(rows), std::move(shard_checks));
     feed::Prefetcher::Batch batch;
     std::size_t index = 0;
     std::vector<char> failed(shard.models.size(), 0);
@@ -348,6 +353,13 @@ struct Executor::Impl {
           break;
         }
       }
+    } catch (const DataError& e) {
+      // One bad probe image ends this shard, not the run: the other shards go on, and the run
+      // ends with the list (Coordinator).
+      result.images_decoded += prefetcher->decoded();
+      result.unreadable = e.what();
+      result.rows.clear();
+      return;
     } catch (...) {
       result.images_decoded += prefetcher->decoded();
       throw;
@@ -365,8 +377,15 @@ struct Executor::Impl {
 };
 
 Executor::Executor(std::vector<Group> groups, std::vector<std::string> captions,
-                   std::vector<std::string> image_paths, LabelOptions options)
+                   std::vector<std::string> image_paths, LabelOptions options,
+                   std::vector<std::int64_t> image_sizes, std::vector<std::int64_t> image_digests)
     : impl_(std::make_unique<Impl>()) {
+  MLL_CHECK(image_sizes.size() == image_digests.size() &&
+                (image_sizes.empty() || image_sizes.size() == image_paths.size()),
+            "image checks do not match the paths");
+  for (std::size_t i = 0; i < image_sizes.size(); ++i) {
+    impl_->checks.push_back(feed::ImageCheck{image_sizes[i], image_digests[i]});
+  }
   impl_->groups = std::move(groups);
   impl_->captions = std::move(captions);
   impl_->image_paths = std::move(image_paths);

@@ -1,8 +1,14 @@
 #include "mll/probe/probe_set.hpp"
 
+#include <sys/stat.h>
+
+#include <atomic>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "mll/core/error.hpp"
+#include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/h5/h5.hpp"
 
@@ -35,6 +41,11 @@ std::string ProbeSet::content_hash() const {
 }
 
 void ProbeSet::validate() const {
+  if (!image_digests.empty() &&
+      (image_digests.size() != image_paths.size() || image_mtimes.size() != image_paths.size())) {
+    MLL_THROW(DataError, "probe set: ", image_paths.size(), " paths but ", image_digests.size(),
+              " digests and ", image_mtimes.size(), " modification times");
+  }
   if (image_sizes.size() != image_paths.size()) {
     MLL_THROW(DataError, "probe set: ", image_paths.size(), " paths but ", image_sizes.size(),
               " sizes");
@@ -66,6 +77,10 @@ void write_probe(const ProbeSet& probe, const h5::Group& group) {
   group.set_attr("root", probe.root);
   group.write_strings("image_path", probe.image_paths);
   group.write("image_size", probe.image_sizes);
+  if (!probe.image_digests.empty()) {
+    group.write("image_digest", probe.image_digests);
+    group.write("image_mtime", probe.image_mtimes);
+  }
   group.write("node_offsets", probe.node_offsets);
   group.write("node_images", probe.node_images);
 }
@@ -87,6 +102,10 @@ ProbeSet read_probe(const h5::Group& group) {
   probe.seed = static_cast<std::uint64_t>(group.attr_int("seed"));
   probe.image_paths = group.read_strings("image_path");
   probe.image_sizes = group.read<std::int64_t>("image_size");
+  if (group.has("image_digest")) {  // optional: probe sets before digests have none
+    probe.image_digests = group.read<std::int64_t>("image_digest");
+    probe.image_mtimes = group.read<std::int64_t>("image_mtime");
+  }
   probe.node_offsets = group.read<std::int64_t>("node_offsets");
   probe.node_images = group.read<std::int32_t>("node_images");
   try {
@@ -100,6 +119,43 @@ ProbeSet read_probe(const h5::Group& group) {
     MLL_THROW(DataError, where, ": probe set content hash mismatch (the file was modified)");
   }
   return probe;
+}
+
+void record_fingerprints(ProbeSet& probe, int threads) {
+  const std::size_t n = probe.image_count();
+  if (probe.image_digests.size() != n) {  // none recorded yet
+    probe.image_digests.assign(n, 0);
+    probe.image_mtimes.assign(n, kNotRecorded);
+  }
+  std::vector<std::size_t> missing;
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!has_fingerprint(probe, i)) missing.push_back(i);
+  }
+  std::atomic<std::size_t> next{0};
+  std::mutex mutex;
+  std::string error;
+  const auto work = [&] {
+    for (std::size_t k = next++; k < missing.size(); k = next++) {
+      const std::size_t i = missing[k];
+      try {
+        const std::string path = probe.path_of(i);
+        const std::string bytes = fs::read_file(path);
+        struct stat st {};
+        if (::stat(path.c_str(), &st) != 0) MLL_THROW(IoError, path, ": cannot stat");
+        probe.image_digests[i] = sha256_prefix64(bytes.data(), bytes.size());
+        probe.image_mtimes[i] =
+            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+      } catch (const Error& e) {
+        std::lock_guard lock(mutex);
+        if (error.empty()) error = e.what();
+      }
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (!error.empty()) MLL_THROW(DataError, "recording probe image digests: ", error);
 }
 
 }  // namespace mll::probe

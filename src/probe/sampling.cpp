@@ -194,6 +194,8 @@ ProbeSet assemble(const graph::Graph& graph, const ImageSource& source, const Im
   if (old != nullptr) {
     probe.image_paths = old->image_paths;
     probe.image_sizes = old->image_sizes;
+    probe.image_digests = old->image_digests;  // new images get theirs from record_fingerprints
+    probe.image_mtimes = old->image_mtimes;
     for (std::size_t i = 0; i < old->image_paths.size(); ++i) {
       const auto index = table.find(old->image_paths[i]);
       MLL_CHECK(index >= 0, "old image ", old->image_paths[i], " not in the table");
@@ -213,6 +215,10 @@ ProbeSet assemble(const graph::Graph& graph, const ImageSource& source, const Im
     id_of[index] = static_cast<std::int32_t>(probe.image_paths.size());
     probe.image_paths.push_back(table.files[index].path);
     probe.image_sizes.push_back(table.files[index].size);
+    if (!probe.image_digests.empty()) {  // recorded later (record_fingerprints)
+      probe.image_digests.push_back(0);
+      probe.image_mtimes.push_back(kNotRecorded);
+    }
   }
 
   probe.node_offsets.reserve(graph.size() + 1);

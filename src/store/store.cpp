@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,8 +11,10 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <sstream>
+#include <thread>
 #include <tuple>
 
 #include "mll/core/error.hpp"
@@ -21,6 +24,7 @@
 #include "mll/core/version.hpp"
 #include "mll/h5/h5.hpp"
 #include "mll/store/half.hpp"
+#include "seal.hpp"
 #include "store_impl.hpp"
 
 namespace mll::store {
@@ -110,6 +114,23 @@ std::string parent_or_dot(const std::string& path) {
   const stdfs::path parent = stdfs::path(path).parent_path();
   return parent.empty() ? std::string(".") : parent.string();
 }
+
+// Refuses to start writing `file` when its file system has less than `bytes` free: HDF5 can crash
+// when the disk fills in the middle of copying objects (the index rewrite copies the graph and
+// probe set), so a write that cannot fit must not begin. Throws IoError (exit 74) naming the file.
+void require_free_space(const std::string& file, std::uint64_t bytes) {
+  struct statvfs st {};
+  if (::statvfs(parent_or_dot(file).c_str(), &st) != 0) return;  // unknown: let the write tell
+  const std::uint64_t free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  if (free_bytes < bytes) {
+    MLL_THROW(IoError, file, ": not enough free disk space to write it (about ", bytes,
+              " bytes needed, ", free_bytes, " free); free some space and rerun (the store is ",
+              "unchanged)");
+  }
+}
+
+// Room to leave beyond a file's own size: HDF5 metadata, the seal, file system blocks.
+constexpr std::uint64_t kWriteSlack = 1 << 20;
 
 // Makes a directory entry change (a created or removed file or folder) durable.
 void fsync_dir(const std::string& dir) {
@@ -227,10 +248,15 @@ struct Tables {
 // graph and probe set copied from the current index unless new ones are given), fsync'd and
 // renamed over the old one. A kill at any point leaves either the old or the new index.
 void write_index(const Store::Impl& s, const std::vector<ModelRecord>& records,
-                 const Tables* tables) {
+                 const Tables* tables, const std::vector<Tombstone>* removed = nullptr) {
+  std::error_code ec;
+  const auto current = stdfs::file_size(s.path, ec);
+  const std::uint64_t tables_bytes =
+      tables ? 64 * (tables->probe->image_count() + tables->graph->size() + 1) : 0;
+  require_free_space(s.path, 2 * (ec ? 0 : current) + tables_bytes + kWriteSlack);
   fs::AtomicOutput out(s.path);
   {
-    h5::File file = h5::File::create(out.temp_path(), /*truncate=*/true);
+    h5::File file = h5::File::create(out.temp_path(), /*truncate=*/true, kSealBytes);
     const h5::Group root = file.root();
     root.set_attr("mll_file_kind", "label-store");
     root.set_attr("schema_version", kStoreSchemaVersion);
@@ -241,7 +267,7 @@ void write_index(const Store::Impl& s, const std::vector<ModelRecord>& records,
       probe::write_probe(*tables->probe, root.create_group("probe"));
     } else {
       // Copied object by object so the graph and probe set keep their exact attributes.
-      const h5::File old = h5::File::open(s.path, h5::Access::kReadOnly);
+      const h5::File old = s.open_file(s.path);
       old.root().copy("graph", root, "graph");
       old.root().copy("probe", root, "probe");
     }
@@ -264,8 +290,15 @@ void write_index(const Store::Impl& s, const std::vector<ModelRecord>& records,
         models.create_external_link(r.id, dir_name + "/" + r.id + ".h5", "/");
       }
     }
+    const h5::Group tombstones = root.create_group("removed");
+    for (const auto& t : removed ? *removed : s.removed) {
+      const h5::Group g = tombstones.create_group(t.id);
+      g.set_attr("model_sha256", t.model_sha256);
+      g.set_attr("removed_utc", t.removed_utc);
+    }
     file.close();
   }
+  write_seal(out.temp_path());
   out.commit();
 }
 
@@ -274,7 +307,7 @@ void write_index(const Store::Impl& s, const std::vector<ModelRecord>& records,
 // Reads the index into `s` (everything but path, dir, mode and the lock).
 void read_index(Store::Impl& s) {
   fs::require_input_file(s.path, "label store");
-  const h5::File file = h5::File::open(s.path, h5::Access::kReadOnly);
+  const h5::File file = s.open_file(s.path);
   const h5::Group root = file.root();
   const std::string kind =
       root.has_attr("mll_file_kind") ? root.attr_string("mll_file_kind") : std::string();
@@ -283,9 +316,10 @@ void read_index(Store::Impl& s) {
               "', expected 'label-store')");
   }
   const std::int64_t schema = root.attr_int("schema_version");
-  if (schema != kStoreSchemaVersion) {
+  if (schema < kOldestReadableSchemaVersion || schema > kStoreSchemaVersion) {
     MLL_THROW(DataError, s.path, ": label store schema version ", schema,
-              " is not supported (this mll reads version ", kStoreSchemaVersion, ")");
+              " is not supported (this mll reads versions ", kOldestReadableSchemaVersion, " to ",
+              kStoreSchemaVersion, ")");
   }
   s.created_utc = root.has_attr("created_utc") ? root.attr_string("created_utc") : "";
   s.graph = graph::read_graph(root.open_group("graph"));
@@ -327,6 +361,15 @@ void read_index(Store::Impl& s) {
     r.finished_utc = g.attr_string("finished_utc");
     s.records.push_back(std::move(r));
   }
+  // Tombstones: optional (stores written before they existed have none).
+  s.removed.clear();
+  if (root.has("removed")) {
+    const h5::Group removed = root.open_group("removed");
+    for (const auto& id : removed.list()) {
+      const h5::Group g = removed.open_group(id);
+      s.removed.push_back({id, g.attr_string("model_sha256"), g.attr_string("removed_utc")});
+    }
+  }
 }
 
 // Expectations for a model file that completes `r` in the store's current state.
@@ -345,6 +388,157 @@ ModelFileExpect complete_expect(const Store::Impl& s, const ModelRecord& r) {
 
 namespace {
 
+// Moves `full` (a file or folder of the store's directory) to `<index>.quarantine/`, where no
+// reader looks and nothing is deleted; the warning names both places.
+void quarantine(const Store::Impl& s, const std::string& full, const std::string& why) {
+  const std::string dir = s.path + ".quarantine";
+  make_dir_durable(dir);
+  std::string target = dir + "/" + base_name(full);
+  for (int k = 1; stdfs::exists(target); ++k) {
+    target = dir + "/" + base_name(full) + "." + std::to_string(k);
+  }
+  std::error_code ec;
+  stdfs::rename(full, target, ec);
+  if (ec) MLL_THROW(IoError, full, ": cannot move to ", target, ": ", ec.message());
+  fsync_dir(dir);
+  fsync_dir(parent_or_dot(full));
+  log::warn(full, ": ", why, "; moved to ", target, " (nothing was deleted)");
+}
+
+// The registry record a finished model file describes, when the file fits the index (its graph
+// and probe hashes, every row): how a finished file the index does not know is adopted. Throws
+// DataError naming both hashes when the file belongs to another graph or probe set and the
+// store was not opened to quarantine such files; nullopt when it does not fit otherwise.
+std::optional<ModelRecord> adoptable(const Store::Impl& s, const std::string& id,
+                                     const std::string& file) {
+  ModelRecord r;
+  std::string graph_hash, probe_hash;
+  try {
+    const h5::File f = s.open_file(file);
+    const h5::Group root = f.root();
+    r.id = id;
+    r.status = ModelStatus::kDone;
+    r.model_sha256 = root.attr_string("model_sha256");
+    r.sidecar_json = root.attr_string("sidecar_json");
+    r.registered_utc = root.attr_string("started_utc");
+    r.finished_utc = root.attr_string("finished_utc");
+    graph_hash = root.attr_string("graph_hash");
+    probe_hash = root.attr_string("probe_hash");
+  } catch (const Error&) {
+    return std::nullopt;  // unreadable: quarantined by the caller
+  }
+  const std::string index_graph = s.graph.content_hash();
+  if ((graph_hash != index_graph || probe_hash != s.probe_hash) &&
+      s.options.foreign_files == Store::ForeignFiles::kRefuse) {
+    MLL_THROW(DataError, file, " was labeled for graph ", graph_hash.substr(0, 16),
+              " and probe set ", probe_hash.substr(0, 16), " but the index ", s.path,
+              " holds graph ", index_graph.substr(0, 16), " and probe set ",
+              s.probe_hash.substr(0, 16),
+              ": this index does not belong to these model files; put the right index back, or "
+              "label with --quarantine-foreign to move such files aside");
+  }
+  if (!check_model_file(file, complete_expect(s, r)).empty()) return std::nullopt;
+  return r;
+}
+
+// Files of ids the registry does not know, in the store's directory: removed (a tombstone says
+// so), adopted (a finished file that fits the index) or quarantined. Returns the records adopted.
+std::vector<ModelRecord> settle_unregistered(const Store::Impl& s) {
+  std::vector<ModelRecord> adopted;
+  const auto known = [&](const std::string& id) {
+    return s.find_const(id) != nullptr ||
+           std::any_of(adopted.begin(), adopted.end(), [&](const auto& r) { return r.id == id; });
+  };
+  for (const bool parts : {false, true}) {  // model files first: an adopted model's parts stay
+    const std::string suffix = parts ? ".parts" : ".h5";
+    for (const auto& name : list_dir(s.dir)) {
+      if (is_temp_name(name) || name.size() <= suffix.size() ||
+          name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+        continue;
+      }
+      const std::string id = name.substr(0, name.size() - suffix.size());
+      const std::string full = s.dir + "/" + name;
+      if (known(id)) continue;
+      if (s.was_removed(id)) {
+        // remove_model rewrites the index (with the tombstone) before deleting files.
+        log::info("removing ", name, ": model ", id, " was removed (mll store rm-model)");
+        remove_path(full);
+        continue;
+      }
+      if (!parts) {
+        if (auto r = adoptable(s, id, full)) {
+          log::warn(full, ": finished model '", id, "' not in the index ", s.path,
+                    "; adopted (its hashes and rows fit the index)");
+          adopted.push_back(std::move(*r));
+          continue;
+        }
+      }
+      quarantine(s, full, "model '" + id + "' is neither registered nor removed in " + s.path);
+    }
+  }
+  return adopted;
+}
+
+// Whether a link of the index names another folder than the store's own (the store was renamed,
+// index and folder together): rewriting the index points them home.
+bool links_name_another_folder(const Store::Impl& s) {
+  const h5::File index = s.open_file(s.path);
+  const h5::Group models = index.root().open_group("models");
+  for (const auto& name : models.list()) {
+    if (models.is_external_link(name) &&
+        models.external_link(name).file != base_name(s.dir) + "/" + name + ".h5") {
+      log::info(s.path, ": links name the store's old folder; pointing them at ", base_name(s.dir));
+      return true;
+    }
+  }
+  return false;
+}
+
+// Checks the seal of every model and part file of the registered models, several files at once
+// (a writer open reads the whole store once; the Store remembers what it checked). A corrupt
+// file is quarantined, so that labeling recomputes exactly its rows: a corrupt model file turns
+// its model (in `records`) back into pending with no finished rows. Returns whether a record
+// changed.
+bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records) {
+  std::vector<std::string> files;
+  for (const auto& r : records) {
+    if (stdfs::exists(s.model_file(r.id))) files.push_back(s.model_file(r.id));
+    for (const auto& part : s.list_parts(r.id)) files.push_back(part.file);
+  }
+  std::vector<std::string> problems(files.size());
+  std::vector<FileStamp> stamps(files.size());
+  const std::size_t workers = std::max(1u, std::thread::hardware_concurrency());
+  for (std::size_t first = 0; first < files.size(); first += workers) {
+    std::vector<std::future<void>> running;
+    for (std::size_t k = first; k < std::min(files.size(), first + workers); ++k) {
+      running.push_back(std::async(std::launch::async, [&, k] {
+        try {
+          stamps[k] = stamp_of(files[k]);
+          check_seal(files[k]);
+        } catch (const DataError& e) {
+          problems[k] = e.what();
+        }
+      }));
+    }
+    for (auto& f : running) f.get();  // IoError (unreadable) propagates
+  }
+  bool changed = false;
+  for (std::size_t k = 0; k < files.size(); ++k) {
+    if (problems[k].empty()) {
+      s.checked[files[k]] = stamps[k];
+      continue;
+    }
+    quarantine(s, files[k], problems[k] + "; its rows will be labeled again");
+    for (auto& r : records) {
+      if (files[k] != s.model_file(r.id)) continue;
+      if (r.status == ModelStatus::kDone) r.status = ModelStatus::kPending;
+      r.finished_utc.clear();
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 // Cleans up after an interrupted writer (docs/store-format.md, "Why this layout"). Every step is
 // idempotent, so a kill during repair is repaired by the next open.
 void repair(Store::Impl& s) {
@@ -356,34 +550,25 @@ void repair(Store::Impl& s) {
       remove_path(parent_or_dot(s.path) + "/" + name);
     }
   }
-  std::vector<ModelRecord> records = s.records;
-  bool changed = false;
   for (const auto& name : list_dir(s.dir)) {
     const std::string full = s.dir + "/" + name;
     if (is_temp_name(name)) {
       remove_path(full);
-      continue;
-    }
-    std::string id;
-    if (name.size() > 3 && name.compare(name.size() - 3, 3, ".h5") == 0) {
-      id = name.substr(0, name.size() - 3);
-    } else if (name.size() > 6 && name.compare(name.size() - 6, 6, ".parts") == 0) {
-      id = name.substr(0, name.size() - 6);
-    } else {
-      continue;  // not ours to delete; verify reports it
-    }
-    if (s.find(id) == nullptr) {
-      // remove_model rewrites the index before deleting files: these are its leftovers.
-      log::info("removing ", name, ": model ", id, " is not registered (removed)");
-      remove_path(full);
-      continue;
-    }
-    if (stdfs::is_directory(full)) {
+    } else if (name.size() > 6 && name.compare(name.size() - 6, 6, ".parts") == 0 &&
+               stdfs::is_directory(full)) {
       for (const auto& part : list_dir(full)) {
         if (is_temp_name(part)) remove_path(full + "/" + part);
       }
     }
   }
+  std::vector<ModelRecord> records = s.records;
+  bool changed = quarantine_corrupt(s, records);
+  changed = links_name_another_folder(s) || changed;
+  std::vector<ModelRecord> adopted = settle_unregistered(s);
+  changed = changed || !adopted.empty();
+  for (auto& r : adopted) records.push_back(std::move(r));
+  std::sort(records.begin(), records.end(),
+            [](const ModelRecord& a, const ModelRecord& b) { return a.id < b.id; });
   for (auto& r : records) {
     if (r.status == ModelStatus::kDone) continue;
     const std::string file = s.model_file(r.id);
@@ -392,7 +577,7 @@ void repair(Store::Impl& s) {
     // for the current graph and probe set means the model was finished.
     const auto problems = check_model_file(file, complete_expect(s, r));
     if (!problems.empty()) continue;
-    const h5::File f = h5::File::open(file, h5::Access::kReadOnly);
+    const h5::File f = s.open_file(file);
     log::info("adopting finished model file ", file);
     r.status = ModelStatus::kDone;
     r.message.clear();
@@ -431,6 +616,31 @@ const ModelRecord& Store::Impl::record(const std::string& id) const {
   MLL_THROW(UsageError, path, ": no model '", id, "' in the store");
 }
 
+h5::File Store::Impl::open_file(const std::string& file) const {
+  std::error_code ec;
+  if (stdfs::exists(file, ec)) {
+    const FileStamp stamp = stamp_of(file);
+    const auto it = checked.find(file);
+    if (it == checked.end() || !(it->second == stamp)) {
+      check_seal(file);
+      checked[file] = stamp;
+    }
+  }
+  return h5::File::open(file, h5::Access::kReadOnly);  // a missing file: its error
+}
+
+bool Store::Impl::was_removed(const std::string& id) const {
+  return std::any_of(removed.begin(), removed.end(),
+                     [&](const Tombstone& t) { return t.id == id; });
+}
+
+const ModelRecord* Store::Impl::find_const(const std::string& id) const {
+  for (const auto& r : records) {
+    if (r.id == id) return &r;
+  }
+  return nullptr;
+}
+
 ModelRecord* Store::Impl::find(const std::string& id) {
   for (auto& r : records) {
     if (r.id == id) return &r;
@@ -461,7 +671,7 @@ Coverage Store::Impl::coverage(const std::string& id) const {
   const ModelRecord& r = record(id);
   Coverage c;
   if (!r.finished_utc.empty()) {
-    const h5::File f = h5::File::open(model_file(id), h5::Access::kReadOnly);
+    const h5::File f = open_file(model_file(id));
     const h5::Dims text = f.root().dims("text_embeddings");
     const h5::Dims image = f.root().dims("image_embeddings");
     if (text.size() != 2 || image.size() != 2 || text[1] != image[1]) {
@@ -477,7 +687,7 @@ Coverage Store::Impl::coverage(const std::string& id) const {
   if (c.dim < 0) {
     const std::vector<Part>& any = c.text.empty() ? c.image : c.text;
     if (!any.empty()) {
-      const h5::File f = h5::File::open(any.front().file, h5::Access::kReadOnly);
+      const h5::File f = open_file(any.front().file);
       c.dim = f.root().attr_int("dim");
     }
   }
@@ -498,7 +708,7 @@ std::vector<std::uint16_t> Store::Impl::read_rows(const std::string& id, UnitKin
   const std::int64_t finished = kind == UnitKind::kText ? c.finished_text : c.finished_images;
   if (cursor < end && cursor < finished) {
     const std::int64_t stop = std::min(end, finished);
-    const h5::File f = h5::File::open(model_file(id), h5::Access::kReadOnly);
+    const h5::File f = open_file(model_file(id));
     const auto bits =
         f.root()
             .open_dataset(kind == UnitKind::kText ? "text_embeddings" : "image_embeddings")
@@ -511,7 +721,7 @@ std::vector<std::uint16_t> Store::Impl::read_rows(const std::string& id, UnitKin
     if (part.end <= cursor) continue;
     if (part.begin > cursor) break;  // a gap: reported below
     const std::int64_t stop = std::min(end, part.end);
-    const h5::File f = h5::File::open(part.file, h5::Access::kReadOnly);
+    const h5::File f = open_file(part.file);
     const auto bits = f.root().open_dataset("rows").read_float16_block(
         {u64(cursor - part.begin), 0}, {u64(stop - cursor), u64(*dim)});
     std::copy(bits.begin(), bits.end(), out.begin() + (cursor - begin) * *dim);
@@ -560,8 +770,9 @@ Store Store::create(const std::string& path, const graph::Graph& graph,
   return Store(std::move(s));
 }
 
-Store Store::open(const std::string& path, Mode mode) {
+Store Store::open(const std::string& path, Mode mode, const OpenOptions& options) {
   auto s = std::make_unique<Impl>();
+  s->options = options;
   s->path = path;
   s->dir = path + ".d";
   s->mode = mode;
@@ -622,8 +833,14 @@ void Store::register_model(const ModelRecord& record) {
     std::sort(records.begin(), records.end(),
               [](const ModelRecord& a, const ModelRecord& b) { return a.id < b.id; });
   }
-  write_index(s, records, nullptr);
+  // Registered again after a removal: the tombstone goes (the id names live work again).
+  std::vector<Tombstone> removed;
+  for (const auto& t : s.removed) {
+    if (t.id != record.id) removed.push_back(t);
+  }
+  write_index(s, records, nullptr, &removed);
   s.records = std::move(records);
+  s.removed = std::move(removed);
 }
 
 std::vector<Unit> Store::missing_units(const std::string& id, std::int64_t image_unit_size,
@@ -700,9 +917,11 @@ void Store::commit_unit(const std::string& id, const Unit& unit, const float* ro
     MLL_THROW(DataError, "model ", id, ": ", to_string(unit.kind), " embeddings: ", problem);
   }
   make_dir_durable(s.parts_dir(id));
-  fs::AtomicOutput out(s.parts_dir(id) + "/" + part_name(unit.kind, unit.begin, unit.end));
+  const std::string part = s.parts_dir(id) + "/" + part_name(unit.kind, unit.begin, unit.end);
+  require_free_space(part, bits.size() * 2 + kWriteSlack);
+  fs::AtomicOutput out(part);
   {
-    h5::File f = h5::File::create(out.temp_path(), /*truncate=*/true);
+    h5::File f = h5::File::create(out.temp_path(), /*truncate=*/true, kSealBytes);
     const h5::Group root = f.root();
     root.set_attr("schema_version", kStoreSchemaVersion);
     root.set_attr("model_id", id);
@@ -715,6 +934,7 @@ void Store::commit_unit(const std::string& id, const Unit& unit, const float* ro
         .write_float16_block({0, 0}, {u64(unit.size()), u64(dim)}, bits.data());
     f.close();
   }
+  write_seal(out.temp_path());
   out.commit();
 }
 
@@ -741,10 +961,12 @@ void Store::finish_model(const std::string& id, const ModelLabels& labels, const
   MLL_CHECK(dim > 0, "model ", id, " has no rows");
 
   const std::string finished_utc = utc_now();
+  const std::uint64_t all_rows = u64(s.total(UnitKind::kText) + s.total(UnitKind::kImage));
+  require_free_space(s.model_file(id), all_rows * u64(dim) * 2 + 16 * s.graph.size() + kWriteSlack);
   {
     fs::AtomicOutput out(s.model_file(id));
     {
-      h5::File f = h5::File::create(out.temp_path(), /*truncate=*/true);
+      h5::File f = h5::File::create(out.temp_path(), /*truncate=*/true, kSealBytes);
       const h5::Group root = f.root();
       root.set_attr("schema_version", kStoreSchemaVersion);
       root.set_attr("model_id", id);
@@ -762,7 +984,7 @@ void Store::finish_model(const std::string& id, const ModelLabels& labels, const
       // Streamed: the previous file's rows in blocks, then one part at a time.
       std::optional<h5::File> previous;
       if (c.finished_text > 0 || c.finished_images > 0) {
-        previous.emplace(h5::File::open(s.model_file(id), h5::Access::kReadOnly));
+        previous.emplace(s.open_file(s.model_file(id)));
       }
       for (UnitKind kind : {UnitKind::kText, UnitKind::kImage}) {
         const std::string name = kind == UnitKind::kText ? "text_embeddings" : "image_embeddings";
@@ -777,7 +999,7 @@ void Store::finish_model(const std::string& id, const ModelLabels& labels, const
           }
         }
         for (const Part& p : kind == UnitKind::kText ? c.text : c.image) {
-          const h5::File pf = h5::File::open(p.file, h5::Access::kReadOnly);
+          const h5::File pf = s.open_file(p.file);
           const h5::Dataset rows = pf.root().open_dataset("rows");
           const h5::Dims dims = rows.dims();
           if (dims != h5::Dims{u64(p.end - p.begin), u64(dim)}) {
@@ -794,6 +1016,7 @@ void Store::finish_model(const std::string& id, const ModelLabels& labels, const
       g.write("subtree_top1", labels.subtree_top1);
       f.close();
     }
+    write_seal(out.temp_path());
     out.commit();
   }
   std::vector<ModelRecord> records = s.records;
@@ -833,12 +1056,21 @@ void Store::remove_model(const std::string& id) {
   s.require_writable("remove a model");
   s.record(id);
   std::vector<ModelRecord> records;
+  std::vector<Tombstone> removed = s.removed;
   for (const auto& r : s.records) {
-    if (r.id != id) records.push_back(r);
+    if (r.id != id) {
+      records.push_back(r);
+    } else {
+      removed.push_back({r.id, r.model_sha256, utc_now()});
+    }
   }
-  write_index(s, records, nullptr);
+  std::sort(removed.begin(), removed.end(),
+            [](const Tombstone& a, const Tombstone& b) { return a.id < b.id; });
+  write_index(s, records, nullptr, &removed);
   s.records = std::move(records);
-  // A kill from here on leaves files of an unregistered model: the next writer open removes them.
+  s.removed = std::move(removed);
+  // A kill from here on leaves files of a removed model (its tombstone is in the index): the
+  // next writer open removes them.
   remove_path(s.model_file(id));
   remove_path(s.parts_dir(id));
   fsync_dir(s.dir);
@@ -911,7 +1143,7 @@ h5::File open_finished(const Store::Impl& s, const std::string& id) {
     MLL_THROW(DataError, s.path, ": model ", id, " has not been finished (status ",
               to_string(r.status), ")");
   }
-  return h5::File::open(s.model_file(id), h5::Access::kReadOnly);
+  return s.open_file(s.model_file(id));
 }
 
 }  // namespace

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "mll/h5/h5.hpp"
 #include "mll/store/store.hpp"
+#include "seal.hpp"
 
 namespace mll::store {
 
@@ -40,6 +42,15 @@ struct ModelFileExpect {
   bool check_values = false;  // read every row: finite, unit norm
 };
 
+// The record `mll store rm-model` leaves in the index (`/removed/<id>`): files of that id with no
+// registry entry are leftovers of the removal, safe to delete. Files of an id with neither a
+// registry entry nor a tombstone are never deleted (adopted or quarantined).
+struct Tombstone {
+  std::string id;
+  std::string model_sha256;
+  std::string removed_utc;
+};
+
 // The file names and state of an open store.
 struct Store::Impl {
   std::string path;  // index file
@@ -52,7 +63,11 @@ struct Store::Impl {
   std::vector<std::string> captions;
   std::vector<std::int64_t> node_caption;
   std::vector<ModelRecord> records;  // sorted by id
+  std::vector<Tombstone> removed;    // sorted by id; none of them in `records`
   std::string created_utc;
+  OpenOptions options;
+  // Files whose seal this Store checked, with the identity they had then (seal.hpp).
+  mutable std::map<std::string, FileStamp> checked;
 
   Impl() = default;
   Impl(const Impl&) = delete;
@@ -68,6 +83,11 @@ struct Store::Impl {
 
   const ModelRecord& record(const std::string& id) const;  // UsageError if unknown
   ModelRecord* find(const std::string& id);
+  // Opens a store file read-only after checking its seal (once per version of the file).
+  // Throws DataError for a corrupt file, IoError.
+  h5::File open_file(const std::string& file) const;
+  const ModelRecord* find_const(const std::string& id) const;
+  bool was_removed(const std::string& id) const;
   void require_writable(const char* what) const;
 
   std::vector<Part> list_parts(const std::string& id) const;

@@ -65,10 +65,18 @@ std::vector<std::string> check_model_file(const std::string& file, const ModelFi
   std::vector<std::string> problems;
   auto bad = [&](auto&&... parts) { problems.push_back(cat(file, ": ", parts...)); };
   try {
+    check_seal(file);  // before HDF5 parses a byte of it
+  } catch (const std::exception& e) {
+    problems.push_back(e.what());  // "<file>: corrupt (...)"
+    return problems;
+  }
+  try {
     const h5::File f = h5::File::open(file, h5::Access::kReadOnly);
     const h5::Group root = f.root();
-    if (root.attr_int("schema_version") != kStoreSchemaVersion) {
-      bad("schema version ", root.attr_int("schema_version"), ", expected ", kStoreSchemaVersion);
+    const std::int64_t schema = root.attr_int("schema_version");
+    if (schema < kOldestReadableSchemaVersion || schema > kStoreSchemaVersion) {
+      bad("schema version ", schema, ", expected ", kOldestReadableSchemaVersion, " to ",
+          kStoreSchemaVersion);
       return problems;
     }
     if (root.attr_string("model_id") != x.id) bad("model_id is not ", x.id);
@@ -144,6 +152,7 @@ VerifyReport Store::Impl::verify() const {
   // Links in the index.
   std::set<std::string> linked;
   try {
+    check_seal(s.path);
     const h5::File index = h5::File::open(s.path, h5::Access::kReadOnly);
     const h5::Group models = index.root().open_group("models");
     const std::string dir_name = base_name(s.dir);
@@ -159,6 +168,16 @@ VerifyReport Store::Impl::verify() const {
         continue;
       }
       const auto target = models.external_link(name);
+      const std::string renamed_from = base_name(stdfs::path(target.file).parent_path().string());
+      if (target.path == "/" && base_name(target.file) == name + ".h5" &&
+          renamed_from != dir_name && renamed_from.size() > 2 &&
+          renamed_from.compare(renamed_from.size() - 2, 2, ".d") == 0) {
+        // The store was moved under another name: mll reads model files from the index's own
+        // folder, and a writer open rewrites the links (for h5py and h5dump).
+        report.notes.push_back(s.path + ":/models/" + name + ": links into " + renamed_from +
+                               " (the store's old name); a writer open points it at " + dir_name);
+        continue;
+      }
       if (target.file != dir_name + "/" + name + ".h5" || target.path != "/") {
         bad(s.path, ":/models/", name, ": links to ", target.file, ":", target.path, ", expected ",
             dir_name, "/", name, ".h5:/");
@@ -186,15 +205,19 @@ VerifyReport Store::Impl::verify() const {
         ModelFileExpect x = complete_expect(s, r);
         x.exact = r.status == ModelStatus::kDone;
         x.check_values = true;
-        for (auto& p : check_model_file(file, x)) report.violations.push_back(std::move(p));
-        try {
-          const h5::File f = h5::File::open(file, h5::Access::kReadOnly);
-          c.finished_text = static_cast<std::int64_t>(f.root().dims("text_embeddings").at(0));
-          c.finished_images = static_cast<std::int64_t>(f.root().dims("image_embeddings").at(0));
-          c.dim = f.root().attr_int("dim");
-        } catch (const std::exception&) {
-          // already reported by check_model_file
-        }
+        const auto problems = check_model_file(file, x);
+        for (const auto& p : problems) report.violations.push_back(p);
+        // A file whose seal does not hold is never parsed (check_model_file stopped at it).
+        const bool corrupt =
+            !problems.empty() && problems.front().find(": corrupt (") != std::string::npos;
+        if (!corrupt) try {
+            const h5::File f = h5::File::open(file, h5::Access::kReadOnly);
+            c.finished_text = static_cast<std::int64_t>(f.root().dims("text_embeddings").at(0));
+            c.finished_images = static_cast<std::int64_t>(f.root().dims("image_embeddings").at(0));
+            c.dim = f.root().attr_int("dim");
+          } catch (const std::exception&) {
+            // already reported by check_model_file
+          }
       }
     } else if (has_file) {
       // A writer killed between renaming the finished file into place and rewriting the index
@@ -246,6 +269,7 @@ VerifyReport Store::Impl::verify() const {
       if (p.begin < covered) bad(p.file, ": overlaps rows stored elsewhere");
       covered = std::max(covered, p.end);
       try {
+        check_seal(p.file);
         const h5::File f = h5::File::open(p.file, h5::Access::kReadOnly);
         const h5::Group root = f.root();
         const std::int64_t dim = root.attr_int("dim");
@@ -288,10 +312,14 @@ VerifyReport Store::Impl::verify() const {
             full + ": temporary file of an interrupted write (a writer open removes it)");
       } else if (id.empty()) {
         bad(full, ": stray file");
-      } else if (s.find(id) == nullptr) {
+      } else if (s.find(id) == nullptr && s.was_removed(id)) {
         // Left by a writer killed while removing a model (index rewritten, files not yet gone).
-        report.notes.push_back(full +
-                               ": belongs to no registered model (a writer open removes it)");
+        report.notes.push_back(full + ": of removed model " + id + " (a writer open removes it)");
+      } else if (s.find(id) == nullptr) {
+        report.notes.push_back(full + ": of model " + id +
+                               ", neither registered nor removed (a writer open adopts it when "
+                               "it fits the index, else moves it to " +
+                               s.path + ".quarantine/)");
       }
     }
     const std::string parent = stdfs::path(s.path).parent_path().string();

@@ -6,15 +6,18 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 #include <thread>
 
 #include "label_world.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/feed/inputs.hpp"
+#include "mll/image/image.hpp"
 #include "mll/label/job.hpp"
 #include "mll/label/labels.hpp"
 #include "mll/store/half.hpp"
@@ -31,7 +34,7 @@ const char* kLabelFlags =
 class LabelWorldTest : public ::testing::Test {
  protected:
   // Builds graph, images, `models` authored models and an empty store under `dir_`.
-  void build(int per_seed, int models) {
+  void build(int per_seed, int models, int per_node = 40) {
     const std::string d = dir_.path();
     std::ofstream seeds(d + "/seeds.txt");
     for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
@@ -41,9 +44,10 @@ class LabelWorldTest : public ::testing::Test {
         0);
     write_world_images(d + "/images", world_seeds(), per_seed, 40);
     ids_ = write_world_models(d + "/models", zoo(), models);
-    const auto r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d +
-                               "/images --per-node 40 --store " + store_path(),
-                           dir_);
+    const auto r =
+        run_mll("probe build --graph " + d + "/graph.h5 --images " + d + "/images --per-node " +
+                    std::to_string(per_node) + " --store " + store_path(),
+                dir_);
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   std::string store_path() const { return dir_ / "store.h5"; }
@@ -134,9 +138,9 @@ int wait_exit(pid_t pid) {
 }
 
 TEST_F(LabelWorldTest, KillNineAtRandomMomentsThenResumeGivesTheUninterruptedStore) {
-  // Enough work that a dozen kills land before a run gets to finish it (the compute thread
-  // overlaps the commits, so each run gets further before its kill).
-  build(100, 3);
+  // Enough shards that a dozen kills land before a run gets to finish the work (the compute
+  // thread overlaps the commits, so each run gets further before its kill).
+  build(100, 3, 100);
   // The reference: the same world labeled without interruption, in a copy of the empty store.
   const std::string reference = dir_ / "reference.h5";
   std::filesystem::copy_file(store_path(), reference);
@@ -255,6 +259,51 @@ TEST_F(LabelWorldTest, AddingAModelLeavesOtherModelsUntouched) {
   EXPECT_EQ(run_mll("store rm-model small-7 --store " + store_path(), dir_).exit_code, 0);
   EXPECT_FALSE(std::filesystem::exists(store_path() + ".d/small-7.h5"));
   EXPECT_TRUE(identity(store_path() + ".d/small-0.h5") == before0);
+  expect_verified();
+}
+
+// Store integrity, case 1: the index saved right after `mll probe build` (a restored backup) put
+// back over a labeled store. Labeling one model must not delete the others' finished files: they
+// fit the index, so they are adopted, byte for byte. The index of another probe set over the
+// same folder is refused (65, naming both probe hashes) and leaves every file as it was.
+TEST_F(LabelWorldTest, ARestoredIndexNeverDeletesFinishedModels) {
+  build(10, 3);
+  std::filesystem::copy_file(store_path(), dir_ / "index-after-probe-build.h5");
+  ASSERT_EQ(label().exit_code, 0);
+  std::map<std::string, FileIdentity> before;
+  for (const auto& id : ids_) before[id] = identity(store_path() + ".d/" + id + ".h5");
+  std::filesystem::copy_file(dir_ / "index-after-probe-build.h5", store_path(),
+                             std::filesystem::copy_options::overwrite_existing);
+  const auto r = label(" --models small-1");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("already done 1"), std::string::npos) << r.out;
+  for (const auto& id : ids_) {
+    EXPECT_TRUE(identity(store_path() + ".d/" + id + ".h5") == before[id]) << id;
+  }
+  EXPECT_NE(r.err.find("adopted"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("removing"), std::string::npos) << r.err;
+  expect_verified();
+
+  // Another probe set's index (fewer images per node) over the same model files.
+  const auto other = run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
+                                 (dir_ / "images") + " --per-node 5 --store " + (dir_ / "other.h5"),
+                             dir_);
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  std::filesystem::copy_file(dir_ / "other.h5", store_path(),
+                             std::filesystem::copy_options::overwrite_existing);
+  const auto refused = label();
+  EXPECT_EQ(refused.exit_code, 65) << refused.err;
+  EXPECT_NE(refused.err.find("was labeled for graph"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("--quarantine-foreign"), std::string::npos) << refused.err;
+  EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+  for (const auto& id : ids_) {
+    EXPECT_TRUE(identity(store_path() + ".d/" + id + ".h5") == before[id]) << id;
+  }
+  const auto moved = label(" --quarantine-foreign");
+  ASSERT_EQ(moved.exit_code, 0) << moved.err;
+  for (const auto& id : ids_) {
+    EXPECT_EQ(sha256_file(store_path() + ".quarantine/" + id + ".h5"), before[id].sha256) << id;
+  }
   expect_verified();
 }
 
@@ -470,6 +519,118 @@ TEST_F(LabelWorldTest, ASecondWriterIsRefusedWithTheHolderNamed) {
   EXPECT_EQ(r.exit_code, 64) << r.err;
   EXPECT_NE(r.err.find("locked"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(std::to_string(::getpid())), std::string::npos) << r.err;
+}
+
+// Store integrity, cases 4 and 6: a probe image replaced after `mll probe build` is an error
+// naming it, not data; an image that cannot be decoded stops only its shard (every other shard
+// is stored) and the run ends 65 with the list; `probe build --verify` leaves such images out
+// (`--strict` refuses).
+TEST_F(LabelWorldTest, ChangedOrUnreadableProbeImagesFailTheirShardOnly) {
+  build(10, 2);
+  const std::string d = dir_.path();
+  std::string victim;
+  for (const auto& e : std::filesystem::directory_iterator(d + "/images/" + world_seeds()[3])) {
+    victim = e.path().string();
+    break;
+  }
+  // Another picture of another size under the same name.
+  image::RgbImage other(33, 21);
+  image::write_png(victim, other);
+  auto r = label();
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find(victim + ": probe image changed since `mll probe build`"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("every other shard is stored"), std::string::npos) << r.err;
+  std::size_t parts = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(store_path() + ".d")) {
+    parts += e.path().extension() == ".h5" ? 1 : 0;
+  }
+  EXPECT_GT(parts, 0u);  // the other shards were committed
+  expect_verified();
+
+  // Not an image at all, already when the probe set is built: without --verify it is taken
+  // (its bytes are recorded) and labeling stops at it.
+  std::ofstream(victim, std::ios::trunc) << "this is not a PNG";
+  r = run_mll("probe build --force --graph " + d + "/graph.h5 --images " + d +
+                  "/images --per-node 40 --store " + store_path(),
+              dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = label();
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find(victim), std::string::npos) << r.err;
+  r = run_mll("probe build --force --verify --strict --graph " + d + "/graph.h5 --images " + d +
+                  "/images --per-node 40 --store " + store_path(),
+              dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("cannot be decoded"), std::string::npos) << r.err;
+  r = run_mll("probe build --force --verify --graph " + d + "/graph.h5 --images " + d +
+                  "/images --per-node 40 --store " + store_path(),
+              dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("unreadable probe image"), std::string::npos) << r.err;
+  r = label();
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("labeled 2"), std::string::npos) << r.out;
+  expect_verified();
+}
+
+// Store integrity, cases 2 and 3 through the binary: a flipped bit in a finished model file
+// (the byte and bit that once crashed HDF5, and others) makes `mll store verify` exit 65 naming
+// the file, never crash; a flipped byte in an image-cache crop is decoded again, not used.
+TEST_F(LabelWorldTest, FlippedBitsAreFoundByVerifyAndCorruptCropsAreNotUsed) {
+  build(10, 2);
+  const std::string cache = dir_ / "crops";
+  ASSERT_EQ(label(" --image-cache " + cache).exit_code, 0);
+  const std::string model = store_path() + ".d/small-0.h5";
+  std::string original;
+  {
+    std::ifstream in(model, std::ios::binary);
+    original.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  for (const auto& [at, bit] : std::vector<std::pair<std::size_t, int>>{{2206, 3},
+                                                                        {0, 0},
+                                                                        {100, 7},
+                                                                        {600, 1},
+                                                                        {original.size() / 2, 4},
+                                                                        {original.size() - 1, 2}}) {
+    std::string damaged = original;
+    damaged[at] = static_cast<char>(damaged[at] ^ (1 << bit));
+    std::ofstream(model, std::ios::binary | std::ios::trunc) << damaged;
+    const auto r = run_mll("store verify " + store_path(), dir_);
+    EXPECT_EQ(r.exit_code, 65) << "byte " << at << " bit " << bit << ": " << r.out << r.err;
+    EXPECT_NE(r.out.find(model + ": corrupt"), std::string::npos) << r.out;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+  std::ofstream(model, std::ios::binary | std::ios::trunc) << original;
+  expect_verified();
+
+  // A crop file with one flipped byte in its crops: the warm run decodes that image instead.
+  std::string crops;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(cache)) {
+    if (e.path().extension() == ".crops") crops = e.path().string();
+  }
+  ASSERT_FALSE(crops.empty());
+  {
+    std::fstream f(crops, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(-100, std::ios::end);
+    f.put('\x7f');
+  }
+  // The temporary file of a killed run (its process is gone) is removed by the next run.
+  const std::string stray =
+      std::filesystem::path(crops).parent_path().string() + "/0-16.crops.tmp.99999999";
+  std::ofstream(stray) << "partial crops of a killed run";
+  const std::string again = dir_ / "again.h5";
+  ASSERT_EQ(run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
+                        (dir_ / "images") + " --per-node 40 --store " + again,
+                    dir_)
+                .exit_code,
+            0);
+  const auto r = run_mll(
+      "label --store " + again + " --zoo " + zoo() + kLabelFlags + " --image-cache " + cache, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("does not match its digest"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(stray));
+  expect_same_embeddings(store_path(), again, ids_);
 }
 
 TEST_F(LabelWorldTest, BadProbeInputsAreOneLineErrors) {

@@ -254,3 +254,51 @@ TEST_F(SelectWorldTest, BadInputsAreClearErrorsOrWarnings) {
 
 }  // namespace
 }  // namespace mll::test
+
+namespace mll::test {
+namespace {
+
+// Store integrity, case 5: a store on a read-only file system (a shared, published store) serves
+// selections: the selection goes where --out says, with a warning that the store keeps no copy;
+// and a store moved under another name (index and folder together) verifies and serves.
+TEST_F(SelectWorldTest, ReadOnlyAndRenamedStoresServeSelections) {
+  const std::string ro = dir_ / "ro";
+  stdfs::create_directories(ro);
+  if (std::system(("mount -t tmpfs -o size=64m tmpfs " + ro + " 2>/dev/null").c_str()) != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  }
+  stdfs::copy_file(store(), ro + "/shared.h5");
+  stdfs::copy(store() + ".d", ro + "/shared.h5.d", stdfs::copy_options::recursive);
+  ASSERT_EQ(std::system(("mount -o remount,ro " + ro).c_str()), 0);
+  const auto r = run_mll("select --store " + ro + "/shared.h5 --task " + (dir_ / "task.json") +
+                             " --out " + (dir_ / "ro-selection.json"),
+                         dir_);
+  std::system(("umount " + ro).c_str());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(stdfs::exists(dir_ / "ro-selection.json"));
+  EXPECT_NE(r.err.find("the store keeps no copy of this selection"), std::string::npos) << r.err;
+
+  stdfs::rename(store(), dir_ / "renamed.h5");
+  stdfs::rename(store() + ".d", dir_ / "renamed.h5.d");
+  auto v = run_mll("store verify " + (dir_ / "renamed.h5"), dir_);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  const auto s = run_mll("select --store " + (dir_ / "renamed.h5") + " --task " +
+                             (dir_ / "task.json") + " --out " + (dir_ / "renamed-selection.json"),
+                         dir_);
+  EXPECT_EQ(s.exit_code, 0) << s.err;
+  const auto renamed = load(dir_ / "renamed-selection.json"),
+             shared = load(dir_ / "ro-selection.json");
+  EXPECT_EQ(renamed["classes"], shared["classes"]);
+  EXPECT_EQ(renamed["scores"], shared["scores"]);
+  // A writer open points the index's links (for h5py and h5dump) at the new folder.
+  const auto w = run_mll("label --store " + (dir_ / "renamed.h5") + " --zoo " + zoo() + kFlags +
+                             " --batch 8 --unit 16 --no-progress",
+                         dir_);
+  EXPECT_EQ(w.exit_code, 0) << w.err;
+  v = run_mll("store verify " + (dir_ / "renamed.h5"), dir_);
+  EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
+  EXPECT_EQ(v.out.find("old name"), std::string::npos) << v.out;
+}
+
+}  // namespace
+}  // namespace mll::test

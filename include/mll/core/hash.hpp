@@ -37,6 +37,10 @@ class Sha256 {
   std::unique_ptr<Impl> impl_;
 };
 
+// The first 8 bytes of the SHA-256 of `size` bytes, as a signed 64-bit integer (HDF5-friendly):
+// the cheap digest recorded for every probe image. Does not throw.
+std::int64_t sha256_prefix64(const void* data, std::size_t size);
+
 // SHA-256 of a whole file, read in chunks. Throws IoError when the file cannot be read.
 std::string sha256_file(const std::string& path);
 

@@ -94,8 +94,8 @@ class Comm {
   // Throws CommError.
   std::pair<std::int32_t, int> max_loc(std::int32_t value, std::string_view context);
   // Collective: on `root`, the element-wise maximum over every rank's `values` (all of one
-  // length); other ranks' values are unspecified afterwards. Throws CommError; UsageError when
-  // the lengths differ (local backend) .
+  // length); other ranks' values are unspecified afterwards. Throws CommError (the local
+  // backend also when the lengths differ).
   void reduce_max(std::vector<std::int32_t>& values, int root, std::string_view context);
   // Collective: every rank's `mine` (one length on all ranks) concatenated in rank order, on
   // every rank. Throws CommError.

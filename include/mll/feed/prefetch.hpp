@@ -17,6 +17,13 @@ namespace mll::feed {
 
 class CropCache;
 
+// What a probe image's file was when the probe set was built (size in bytes, 64-bit digest of
+// its bytes: probe::file_digest): an image whose file no longer matches is an error, not data.
+struct ImageCheck {
+  std::int64_t size = -1;   // -1: not recorded
+  std::int64_t digest = 0;  // meaningful when size >= 0
+};
+
 class Prefetcher {
  public:
   struct Batch {
@@ -29,10 +36,12 @@ class Prefetcher {
   // With a `cache` (rows[i]: the probe row of paths[i]), crops are read from it on a hit and
   // written to it otherwise (after start_writing(); a failing cache write is logged once and
   // leaves the cache file incomplete, which finish_writing() then discards). The cache must
-  // outlive the Prefetcher. Throws UsageError for non-positive sizes.
+  // outlive the Prefetcher. With `checks` (one per path), each decoded file's bytes must still
+  // be what they were (DataError from next() naming it otherwise). Throws UsageError for
+  // non-positive sizes.
   Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spec, int batch_size,
              int threads, int depth, CropCache* cache = nullptr,
-             std::vector<std::int64_t> rows = {});
+             std::vector<std::int64_t> rows = {}, std::vector<ImageCheck> checks = {});
   // Stops and joins the workers (also when batches were left unread).
   ~Prefetcher();
   Prefetcher(const Prefetcher&) = delete;
@@ -48,11 +57,13 @@ class Prefetcher {
  private:
   void work();
   void write_to_cache(std::int64_t row, const image::RgbImage& crop);
+  image::RgbImage decode(std::int64_t index) const;
 
   std::vector<std::string> paths_;
   image::PreprocessSpec spec_;
   CropCache* cache_;
   std::vector<std::int64_t> rows_;
+  std::vector<ImageCheck> checks_;
   bool cache_write_failed_ = false;  // guarded by mutex_
   int batch_size_;
   int depth_;

@@ -155,7 +155,9 @@ class Group {
 class File {
  public:
   // Creates (truncating when `truncate`, else failing if it exists). Throws IoError.
-  static File create(const std::string& path, bool truncate = false);
+  // `user_block` bytes (0, or a power of two >= 512) are reserved at the start of the file for
+  // the caller; HDF5 leaves them alone.
+  static File create(const std::string& path, bool truncate = false, std::size_t user_block = 0);
   // Opens an existing file. Throws DataError when it is not an HDF5 file, IoError otherwise.
   static File open(const std::string& path, Access access);
 

@@ -40,6 +40,9 @@ struct LabelOptions {
   std::string image_cache;          // if set, a folder of preprocessed crops per shard (CropCache)
   bool fast_decode = false;         // JPEG DCT-domain downscaling for large photos (not exact)
   bool fail_fast = false;           // stop at the first failing model instead of recording it
+  // Move finished model files of another graph or probe set found beside the index to
+  // `<store>.quarantine/` instead of refusing the store (store::Store::ForeignFiles).
+  bool quarantine_foreign = false;
   bool progress = true;
 };
 
@@ -88,6 +91,9 @@ struct ShardResult {
   std::vector<ModelRows> rows;
   std::vector<std::pair<std::string, std::string>> failures;  // model id, message
   bool stopped = false;  // a stop signal cut the shard short (rows are partial)
+  // Why the shard stopped at a probe image that cannot be used (unreadable, or changed since
+  // the probe set was built); its rows are dropped, the other shards go on.
+  std::string unreadable;
   std::int64_t images_decoded = 0;
   double forward_seconds = 0.0;  // time spent inside encode_images / encode_text
 };
@@ -109,16 +115,22 @@ std::vector<std::string> probe_image_paths(const store::Store& store);
 // shards given to it are of the same group). Reads captions and probe image paths only.
 class Executor {
  public:
+  // `image_sizes` / `image_digests` (one per path, or empty: unchecked) are what the probe
+  // images were when the probe set was built (probe::ProbeSet); a file that changed fails its
+  // shard.
   Executor(std::vector<Group> groups, std::vector<std::string> captions,
-           std::vector<std::string> image_paths, LabelOptions options);
+           std::vector<std::string> image_paths, LabelOptions options,
+           std::vector<std::int64_t> image_sizes = {},
+           std::vector<std::int64_t> image_digests = {});
   ~Executor();
   Executor(const Executor&) = delete;
   Executor& operator=(const Executor&) = delete;
 
   // Runs `shard` for the models it lists. A model that cannot be loaded or returns bad outputs
   // becomes a failure in the result (the others go on). Checks `stop` between batches and
-  // returns partial rows with `stopped` set. Throws DataError for a probe image that cannot be
-  // decoded, UsageError for options the device cannot honour.
+  // returns partial rows with `stopped` set. A probe image that cannot be decoded (or changed)
+  // ends the shard with `unreadable` set and no rows. Throws UsageError for options the device
+  // cannot honour, IoError.
   ShardResult run(const Shard& shard, const StopFlag& stop);
 
   int loaded_group() const noexcept;

@@ -15,10 +15,18 @@ class Group;
 
 namespace mll::probe {
 
+inline constexpr std::int64_t kNotRecorded = -1;
+
 struct ProbeSet {
-  std::string root;                        // directory the paths are relative to ("" = absolute)
-  std::vector<std::string> image_paths;    // row = image id
-  std::vector<std::int64_t> image_sizes;   // bytes, when the set was built
+  std::string root;                       // directory the paths are relative to ("" = absolute)
+  std::vector<std::string> image_paths;   // row = image id
+  std::vector<std::int64_t> image_sizes;  // bytes, when the set was built
+  // A digest of each file's bytes (sha256_prefix64, core/hash.hpp) and its
+  // modification time (ns since the epoch) when the set was built: labeling refuses an image
+  // whose bytes changed. Empty for probe sets built before they were recorded; an image whose
+  // mtime is kNotRecorded has no digest yet (record_fingerprints fills it in).
+  std::vector<std::int64_t> image_digests;
+  std::vector<std::int64_t> image_mtimes;
   std::vector<std::int64_t> node_offsets;  // N+1 (CSR over the graph's nodes, graph order)
   std::vector<std::int32_t> node_images;   // image ids
   std::int32_t per_node = 75;
@@ -42,6 +50,15 @@ struct ProbeSet {
 };
 
 inline constexpr std::int64_t kProbeSchemaVersion = 1;
+
+// True when image i's digest was recorded. Does not throw.
+inline bool has_fingerprint(const ProbeSet& probe, std::size_t i) {
+  return i < probe.image_mtimes.size() && probe.image_mtimes[i] != kNotRecorded;
+}
+
+// Records the digest and modification time of every image of `probe` that has none yet,
+// reading the files on `threads` threads. Throws DataError naming an image that cannot be read.
+void record_fingerprints(ProbeSet& probe, int threads);
 
 // Writes the /probe group (docs/store-format.md). Throws IoError.
 void write_probe(const ProbeSet& probe, const h5::Group& group);

@@ -39,6 +39,16 @@ struct ImageSource {
   std::size_t entry_count() const;
 };
 
+// Decodes every image of `source` on `threads` threads (with a progress line when `progress`)
+// and returns "path: why" for each one that cannot be decoded, in path order. Does not throw for
+// bad images; IoError only when a file cannot be read at all.
+std::vector<std::string> find_unreadable_images(const ImageSource& source, int threads,
+                                                bool progress);
+
+// `source` without the files at the paths listed in `unreadable` (as find_unreadable_images
+// gives them); classes left with no file are dropped. Does not throw.
+ImageSource without(const ImageSource& source, const std::vector<std::string>& unreadable);
+
 // True for names ending in .jpg, .jpeg or .png, in any letter case (ImageNet uses .JPEG).
 bool is_image_file_name(const std::string& name);
 

@@ -26,7 +26,9 @@ namespace mll::store {
 
 // Schema version of the label store (index and model files); see the compatibility rule in
 // docs/store-format.md.
-inline constexpr std::int64_t kStoreSchemaVersion = 1;
+inline constexpr std::int64_t kStoreSchemaVersion = 2;
+// Version 1 (no seals) is still read; a writer open rewrites its index as version 2.
+inline constexpr std::int64_t kOldestReadableSchemaVersion = 1;
 
 // A second writer was refused: another process holds the store's lock. Exit code 64.
 class LockedError : public UsageError {
@@ -106,9 +108,21 @@ struct VerifyReport {
   bool ok() const noexcept { return violations.empty(); }
 };
 
+// What a writer open does with a finished model file beside the index that the index does not
+// know and that was labeled for another graph or probe set (an index restored from another
+// store, or a backup of another probe set): refuse (DataError naming both hashes; nothing is
+// touched), or move such files to `<index>.quarantine/` and go on. Never delete them.
+enum class ForeignFiles { kRefuse, kQuarantine };
+struct OpenOptions {
+  ForeignFiles foreign_files = ForeignFiles::kRefuse;
+};
+
 class Store {
  public:
   enum class Mode { kRead, kWrite };
+
+  using ForeignFiles = store::ForeignFiles;
+  using OpenOptions = store::OpenOptions;
 
   // Creates a store at `path` (index via temp + rename, and `<path>.d/`) and returns it opened
   // for writing. Throws UsageError when the store exists and `force` is false (with `force` the
@@ -119,10 +133,13 @@ class Store {
 
   // Opens an existing store. Checks the schema version and the graph and probe hashes. kWrite
   // takes the writer lock and repairs what an interrupted writer left (temporary files, a
-  // finished model file not yet recorded, parts of finished models, files of removed models).
-  // kRead never modifies anything. Throws DataError (missing store, not a label store, other
-  // schema version, hash mismatch), LockedError, IoError.
-  static Store open(const std::string& path, Mode mode);
+  // finished model file not yet recorded, parts of finished models, files of removed models:
+  // those with a tombstone). A finished file the index does not know is adopted when it fits
+  // the index, else handled by options.foreign_files; other unknown model files and part folders
+  // are moved to `<path>.quarantine/` with a warning. Nothing is deleted on a guess. kRead never
+  // modifies anything. Throws DataError (missing store, not a label store, other schema version,
+  // hash mismatch, foreign files refused), LockedError, IoError.
+  static Store open(const std::string& path, Mode mode, const OpenOptions& options = {});
 
   ~Store();  // releases the lock; never throws
   Store(Store&&) noexcept;

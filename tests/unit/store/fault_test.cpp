@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <random>
 #include <thread>
 
@@ -142,6 +144,227 @@ TEST(StoreFault, KillNineAtRandomMomentsThenResumeEqualsUninterruptedRun) {
     EXPECT_EQ(ma.probe_hash, mb.probe_hash);
     EXPECT_EQ(a.read_labels(id).node_top1, b.read_labels(id).node_top1);
   }
+}
+
+}  // namespace
+}  // namespace mll::store
+
+namespace mll::store {
+namespace {
+
+// What a reader sees after a fault, run in a child process so that a crash shows as a signal:
+// 0 = opened and verified clean, 65 = refused or reported (corruption detected), 70 = any other
+// exception.
+int verify_in_child(const std::string& path) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    int rc = 0;
+    try {
+      const Store s = Store::open(path, Store::Mode::kRead);
+      rc = s.verify().ok() ? 0 : 65;
+    } catch (const DataError&) {
+      rc = 65;
+    } catch (const std::exception&) {
+      rc = 70;
+    }
+    _exit(rc);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void put_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+}
+
+// Single-bit flips anywhere in the index, finished model files and part files: every flip is
+// detected before anything parses the file (the seals), so verification exits 65 every time,
+// never crashes and never reads a flipped file as good.
+TEST(StoreFault, EveryBitFlipInAnyStoreFileIsDetectedAndNothingCrashes) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  {
+    Store s =
+        Store::create(path, test::small_graph(), test::small_probe(test::small_graph(), 30), false);
+    test::label_model(s, "m1");
+    test::label_model(s, "m2");
+    s.register_model(test::fake_record("m3"));
+    for (const auto& unit : s.missing_units("m3", 8, 100)) {
+      if (unit.kind == UnitKind::kImage && unit.begin >= 16) break;
+      s.commit_unit("m3", unit, test::fake_rows("m3", unit).data(), test::kDim);
+    }
+  }
+  std::vector<std::string> files = {path, path + ".d/m1.h5", path + ".d/m2.h5"};
+  for (const auto& e : std::filesystem::directory_iterator(path + ".d/m3.parts")) {
+    files.push_back(e.path().string());
+  }
+  ASSERT_GE(files.size(), 5u);
+  ASSERT_EQ(verify_in_child(path), 0);
+  std::mt19937 rng(20261201);
+  int detected = 0, crashes = 0;
+  const int flips = 120;
+  for (int k = 0; k < flips; ++k) {
+    const std::string& file =
+        files[std::uniform_int_distribution<std::size_t>(0, files.size() - 1)(rng)];
+    const std::string original = bytes_of(file);
+    std::string damaged = original;
+    const auto at = std::uniform_int_distribution<std::size_t>(0, damaged.size() - 1)(rng);
+    const int bit = std::uniform_int_distribution<int>(0, 7)(rng);
+    damaged[at] = static_cast<char>(damaged[at] ^ (1 << bit));
+    put_bytes(file, damaged);
+    const int rc = verify_in_child(path);
+    put_bytes(file, original);
+    if (rc == 65) ++detected;
+    if (rc >= 128) ++crashes;
+    EXPECT_EQ(rc, 65) << file << " byte " << at << " bit " << bit;
+  }
+  EXPECT_EQ(crashes, 0);
+  EXPECT_EQ(detected, flips);
+  RecordProperty("flips_detected", detected);
+  EXPECT_EQ(verify_in_child(path), 0);  // restored: clean again
+}
+
+// A corrupt part or model file found by a writer open is quarantined and its rows are labeled
+// again; the other models' files stay as they were.
+TEST(StoreFault, AWriterQuarantinesCorruptFilesAndTheRowsAreRecomputed) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  {
+    Store s =
+        Store::create(path, test::small_graph(), test::small_probe(test::small_graph(), 30), false);
+    test::label_model(s, "m1");
+    test::label_model(s, "m2");
+  }
+  const std::string m2 = bytes_of(path + ".d/m2.h5");
+  std::string damaged = bytes_of(path + ".d/m1.h5");
+  damaged[damaged.size() / 2] ^= 0x10;
+  put_bytes(path + ".d/m1.h5", damaged);
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    EXPECT_EQ(s.find_model("m1")->status, ModelStatus::kPending);
+    EXPECT_EQ(bytes_of(path + ".quarantine/m1.h5"), damaged);
+    EXPECT_EQ(s.missing_units("m1", 1000, 1000).size(), 2u);  // every caption and image again
+    test::label_model(s, "m1");
+    EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
+  }
+  EXPECT_EQ(bytes_of(path + ".d/m2.h5"), m2);
+  EXPECT_EQ(verify_in_child(path), 0);
+
+  // A truncated part file (a disk that lost its tail): quarantined, its rows labeled again.
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    s.register_model(test::fake_record("m3"));
+    const auto unit = s.missing_units("m3", 8, 100).front();
+    s.commit_unit("m3", unit, test::fake_rows("m3", unit).data(), test::kDim);
+  }
+  std::string part;
+  for (const auto& e : std::filesystem::directory_iterator(path + ".d/m3.parts")) {
+    part = e.path().string();
+  }
+  ASSERT_FALSE(part.empty());
+  std::filesystem::resize_file(part, std::filesystem::file_size(part) - 100);
+  EXPECT_EQ(verify_in_child(path), 65);
+  Store s = Store::open(path, Store::Mode::kWrite);
+  EXPECT_FALSE(std::filesystem::exists(part));
+  EXPECT_TRUE(std::filesystem::exists(path + ".quarantine/" + part.substr(part.rfind('/') + 1)));
+  test::label_model(s, "m3");
+  EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
+}
+
+}  // namespace
+}  // namespace mll::store
+
+namespace mll::store {
+namespace {
+
+// A small tmpfs mounted for one test (root only; skipped where mounting is not allowed).
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& dir, const std::string& size) : dir_(dir) {
+    std::filesystem::create_directories(dir);
+    mounted_ =
+        std::system(
+            ("mount -t tmpfs -o size=" + size + " tmpfs " + dir + " 2>/dev/null").c_str()) == 0;
+  }
+  ~SmallDisk() {
+    if (mounted_) std::system(("umount " + dir_).c_str());
+  }
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::string dir_;
+  bool mounted_ = false;
+};
+
+std::uint64_t free_bytes(const std::string& dir) { return std::filesystem::space(dir).available; }
+
+// Fills `dir`'s file system until `leave` bytes are free (a filler file).
+void fill_disk(const std::string& dir, std::uint64_t leave) {
+  const std::string filler = dir + "/filler";
+  std::filesystem::remove(filler);
+  std::ofstream out(filler, std::ios::binary);
+  const std::string block(4096, 'x');
+  while (free_bytes(dir) > leave + block.size()) out << block << std::flush;
+  while (free_bytes(dir) > leave && out) out << 'x' << std::flush;
+}
+
+// The disk fills at several points of a writer's work: every attempt ends in a clean exit
+// (0, or 74 naming the file), never a crash, and once space is back the store verifies and the
+// work completes.
+TEST(StoreFault, AFullDiskEndsInACleanIoErrorAndTheStoreStaysValid) {
+  test::ScratchDir dir;
+  const std::string disk = dir / "disk";
+  SmallDisk mount(disk, "4m");
+  if (!mount.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs root)";
+  const std::string path = disk + "/store.h5";
+  {
+    Store s = Store::create(path, test::small_graph(), test::small_probe(test::small_graph(), 300),
+                            false);
+    test::label_model(s, "m1");
+  }
+  int clean_failures = 0;
+  const std::vector<std::string> models = {"m2", "m3", "m4", "m5", "m6", "m7", "m8"};
+  for (const std::uint64_t leave :
+       {4096ull, 16384ull, 32768ull, 49152ull, 65536ull, 81920ull, 131072ull, 262144ull}) {
+    SCOPED_TRACE(leave);
+    fill_disk(disk, leave);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      int rc = 0;
+      try {
+        Store s = Store::open(path, Store::Mode::kWrite);
+        for (const auto& id : models) {
+          const auto r = s.find_model(id);
+          if (r && r->status == ModelStatus::kDone) continue;
+          test::label_model(s, id, 50, 50);
+        }
+      } catch (const IoError& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        rc = 74;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "unexpected: %s\n", e.what());
+        rc = 70;
+      }
+      _exit(rc);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    ASSERT_TRUE(WIFEXITED(status)) << "the writer crashed (signal " << WTERMSIG(status) << ")";
+    ASSERT_TRUE(WEXITSTATUS(status) == 0 || WEXITSTATUS(status) == 74) << WEXITSTATUS(status);
+    if (WEXITSTATUS(status) == 74) ++clean_failures;
+    std::filesystem::remove(disk + "/filler");
+    EXPECT_EQ(verify_in_child(path), 0);
+  }
+  EXPECT_GT(clean_failures, 0);  // the disk did fill
+  Store s = Store::open(path, Store::Mode::kWrite);
+  for (const auto& id : models) test::label_model(s, id, 50, 50);
+  EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
 }
 
 }  // namespace

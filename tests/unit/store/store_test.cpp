@@ -17,6 +17,7 @@
 #include "mll/h5/h5.hpp"
 #include "mll/store/half.hpp"
 #include "run_command.hpp"
+#include "seal.hpp"  // the store's own seal, to write files a newer writer would
 #include "store_fixture.hpp"
 #include "test_paths.hpp"
 
@@ -419,14 +420,26 @@ TEST(Store, SchemaMismatchAndForeignFilesAreRefused) {
   make_store(path);
   {
     h5::File f = h5::File::open(path, h5::Access::kReadWrite);
-    f.root().set_attr("schema_version", std::int64_t{2});
+    f.root().set_attr("schema_version", std::int64_t{3});
   }
+  // Edited in place, the index no longer matches its seal: refused as corrupt, before parsing.
+  EXPECT_THROW(
+      {
+        try {
+          Store::open(path, Store::Mode::kRead);
+        } catch (const DataError& e) {
+          EXPECT_THAT(e.what(), HasSubstr("store.h5: corrupt (SHA-256"));
+          throw;
+        }
+      },
+      DataError);
+  write_seal(path);  // as a writer of schema version 3 would have sealed it
   try {
     Store::open(path, Store::Mode::kRead);
-    ADD_FAILURE() << "schema 2 accepted";
+    ADD_FAILURE() << "schema 3 accepted";
   } catch (const DataError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("schema version 2"));
-    EXPECT_THAT(e.what(), HasSubstr("version 1"));
+    EXPECT_THAT(e.what(), HasSubstr("schema version 3"));
+    EXPECT_THAT(e.what(), HasSubstr("versions 1 to 2"));
   }
   graph::write_graph_file(inputs().graph, dir / "graph.h5", false);
   try {
@@ -541,6 +554,124 @@ TEST(Store, VerifyReportsDamage) {
   EXPECT_THAT(report.violations, ::testing::Contains(HasSubstr("m2.h5: missing")));
   EXPECT_THAT(report.violations,
               ::testing::Contains(HasSubstr("/models/m2: link does not resolve")));
+}
+
+}  // namespace
+}  // namespace mll::store
+
+namespace mll::store {
+namespace {
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// A backup of the index taken before labeling, put back over a labeled store: the finished
+// model files it does not know are adopted (they fit its graph and probe set), never deleted.
+TEST(StoreIntegrity, ARestoredOlderIndexAdoptsTheFinishedFilesBesideIt) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  { Store s = make_store(path); }
+  stdfs::copy_file(path, dir / "index.bak");
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    for (const char* id : {"m1", "m2", "m3"}) test::label_model(s, id);
+  }
+  const std::string m2 = file_bytes(path + ".d/m2.h5");
+  stdfs::copy_file(dir / "index.bak", path, stdfs::copy_options::overwrite_existing);
+  Store s = Store::open(path, Store::Mode::kWrite);
+  for (const char* id : {"m1", "m2", "m3"}) {
+    ASSERT_TRUE(s.find_model(id)) << id;
+    EXPECT_EQ(s.find_model(id)->status, ModelStatus::kDone) << id;
+    EXPECT_EQ(s.find_model(id)->model_sha256, test::fake_record(id).model_sha256) << id;
+  }
+  EXPECT_EQ(file_bytes(path + ".d/m2.h5"), m2);
+  EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
+  EXPECT_EQ(half_bits(s.read_image_embeddings("m3", 0, 40)),
+            expected_bits("m3", UnitKind::kImage, 0, 40));
+}
+
+// The index of another probe set over these model files is refused, naming both probe hashes,
+// and nothing is touched; told to quarantine, the writer moves the files aside, never deletes.
+TEST(StoreIntegrity, AnIndexOfAnotherProbeSetIsRefusedOrItsFilesQuarantined) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  {
+    Store s = make_store(path);
+    test::label_model(s, "m1");
+  }
+  const std::string m1 = file_bytes(path + ".d/m1.h5");
+  const auto other_probe = test::small_probe(inputs().graph, 41);
+  { Store other = Store::create(dir / "other.h5", inputs().graph, other_probe, false); }
+  stdfs::copy_file(dir / "other.h5", path, stdfs::copy_options::overwrite_existing);
+  try {
+    Store::open(path, Store::Mode::kWrite);
+    ADD_FAILURE() << "a foreign index was accepted";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("m1.h5 was labeled for graph"));
+    EXPECT_THAT(e.what(), HasSubstr(inputs().probe.content_hash().substr(0, 16)));
+    EXPECT_THAT(e.what(), HasSubstr(other_probe.content_hash().substr(0, 16)));
+  }
+  EXPECT_EQ(file_bytes(path + ".d/m1.h5"), m1);
+  Store::OpenOptions quarantine;
+  quarantine.foreign_files = Store::ForeignFiles::kQuarantine;
+  {
+    Store s = Store::open(path, Store::Mode::kWrite, quarantine);
+    EXPECT_FALSE(s.find_model("m1"));
+    EXPECT_TRUE(s.verify().ok());
+  }
+  EXPECT_FALSE(stdfs::exists(path + ".d/m1.h5"));
+  EXPECT_EQ(file_bytes(path + ".quarantine/m1.h5"), m1);
+}
+
+// rm-model leaves a tombstone: files of a removed model are deleted (an interrupted removal),
+// files of an id with neither record nor tombstone that do not fit are quarantined, and
+// registering the id again clears its tombstone.
+TEST(StoreIntegrity, TombstonesSayWhatMayBeDeleted) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  {
+    Store s = make_store(path);
+    test::label_model(s, "m1");
+    s.register_model(test::fake_record("m2"));
+    const auto unit = s.missing_units("m2", 7, 5).front();
+    s.commit_unit("m2", unit, test::fake_rows("m2", unit).data(), kDim);
+  }
+  stdfs::copy_file(path + ".d/m1.h5", dir / "m1.bak");
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    s.remove_model("m1");
+  }
+  stdfs::copy_file(dir / "m1.bak", path + ".d/m1.h5");  // as a kill before the delete leaves it
+  stdfs::copy(path + ".d/m2.parts", dir / "m2.parts.bak");
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    s.remove_model("m2");
+  }
+  // Parts of an id the index never heard of (no record, no tombstone): not ours to delete.
+  stdfs::copy(dir / "m2.parts.bak", path + ".d/m9.parts");
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    EXPECT_FALSE(stdfs::exists(path + ".d/m1.h5"));
+    EXPECT_FALSE(stdfs::exists(path + ".d/m9.parts"));
+    EXPECT_TRUE(stdfs::is_directory(path + ".quarantine/m9.parts"));
+    EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
+    test::label_model(s, "m1");  // registered again
+  }
+  {
+    Store r = Store::open(path, Store::Mode::kRead);
+    EXPECT_EQ(r.find_model("m1")->status, ModelStatus::kDone);
+  }
+  stdfs::copy_file(path + ".d/m1.h5", dir / "m1.again");
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    s.remove_model("m1");  // a new tombstone
+  }
+  stdfs::copy_file(dir / "m1.again", path + ".d/m1.h5");
+  Store s = Store::open(path, Store::Mode::kWrite);
+  EXPECT_FALSE(stdfs::exists(path + ".d/m1.h5"));
+  EXPECT_FALSE(s.find_model("m1"));
 }
 
 }  // namespace
