@@ -441,6 +441,22 @@ std::optional<ModelRecord> adoptable(const Store::Impl& s, const std::string& id
   return r;
 }
 
+// Whether `full` (an unregistered id's model file or parts folder) is what a removal left: the
+// id has a tombstone and, for a model file, the file is of the removed model (same model
+// sha256, read after its seal holds). A file of the same id from elsewhere is not deleted.
+bool removed_leftover(const Store::Impl& s, const std::string& id, const std::string& full,
+                      bool parts) {
+  const auto it = std::find_if(s.removed.begin(), s.removed.end(),
+                               [&](const Tombstone& t) { return t.id == id; });
+  if (it == s.removed.end()) return false;
+  if (parts) return true;  // unfinished rows of the removed model
+  try {
+    return s.open_file(full).root().attr_string("model_sha256") == it->model_sha256;
+  } catch (const Error&) {
+    return false;  // unreadable: quarantined by the caller, not deleted
+  }
+}
+
 // Files of ids the registry does not know, in the store's directory: removed (a tombstone says
 // so), adopted (a finished file that fits the index) or quarantined. Returns the records adopted.
 std::vector<ModelRecord> settle_unregistered(const Store::Impl& s) {
@@ -459,7 +475,7 @@ std::vector<ModelRecord> settle_unregistered(const Store::Impl& s) {
       const std::string id = name.substr(0, name.size() - suffix.size());
       const std::string full = s.dir + "/" + name;
       if (known(id)) continue;
-      if (s.was_removed(id)) {
+      if (removed_leftover(s, id, full, parts)) {
         // remove_model rewrites the index (with the tombstone) before deleting files.
         log::info("removing ", name, ": model ", id, " was removed (mll store rm-model)");
         remove_path(full);
@@ -570,6 +586,15 @@ void repair(Store::Impl& s) {
   std::sort(records.begin(), records.end(),
             [](const ModelRecord& a, const ModelRecord& b) { return a.id < b.id; });
   for (auto& r : records) {
+    // A finished model without its file (quarantined by a run killed before its index rewrite,
+    // or deleted by hand): its rows are labeled again.
+    if (!r.finished_utc.empty() && !stdfs::exists(s.model_file(r.id))) {
+      log::warn(s.model_file(r.id), ": missing; model '", r.id, "' will be labeled again");
+      r.status = ModelStatus::kPending;
+      r.finished_utc.clear();
+      changed = true;
+      continue;
+    }
     if (r.status == ModelStatus::kDone) continue;
     const std::string file = s.model_file(r.id);
     if (!stdfs::exists(file)) continue;
@@ -764,7 +789,8 @@ Store Store::create(const std::string& path, const graph::Graph& graph,
   const Tables tables{&s->graph, &s->probe, &s->captions, &s->node_caption};
   write_index(*s, {}, &tables);
   // Replaced only after the new index is in place: a kill before this point leaves files of
-  // models the new index does not know, which the next writer open removes.
+  // models the new index does not know; the next writer open adopts those that fit it (same
+  // graph and probe set: the same labels) and refuses or quarantines the others.
   if (force) remove_path(s->dir);
   make_dir_durable(s->dir);
   return Store(std::move(s));

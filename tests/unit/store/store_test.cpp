@@ -669,9 +669,34 @@ TEST(StoreIntegrity, TombstonesSayWhatMayBeDeleted) {
     s.remove_model("m1");  // a new tombstone
   }
   stdfs::copy_file(dir / "m1.again", path + ".d/m1.h5");
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    EXPECT_FALSE(stdfs::exists(path + ".d/m1.h5"));
+    EXPECT_FALSE(s.find_model("m1"));
+    test::label_model(s, "m4");
+  }
+  // Another model's file under a removed id is not the removal's leftover: quarantined.
+  stdfs::copy_file(path + ".d/m4.h5", path + ".d/m1.h5");
   Store s = Store::open(path, Store::Mode::kWrite);
   EXPECT_FALSE(stdfs::exists(path + ".d/m1.h5"));
-  EXPECT_FALSE(s.find_model("m1"));
+  EXPECT_TRUE(stdfs::exists(path + ".quarantine/m1.h5"));
+  // A finished model whose file is gone is labeled again (not stuck as done without rows).
+  stdfs::remove(path + ".d/m4.h5");
+}
+
+TEST(StoreIntegrity, AFinishedModelWithoutItsFileIsLabeledAgain) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  {
+    Store s = make_store(path);
+    test::label_model(s, "m1");
+  }
+  stdfs::rename(path + ".d/m1.h5", dir / "m1.h5");  // as a run killed mid-quarantine leaves it
+  Store s = Store::open(path, Store::Mode::kWrite);
+  EXPECT_EQ(s.find_model("m1")->status, ModelStatus::kPending);
+  EXPECT_EQ(s.missing_units("m1", 1000, 1000).size(), 2u);
+  test::label_model(s, "m1");
+  EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
 }
 
 }  // namespace
