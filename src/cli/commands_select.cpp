@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/core/signals.hpp"
@@ -191,7 +192,7 @@ reuse::ReuseOptions reuse_options(const po::variables_map& vm) {
   options.baselines = !vm["no-baselines"].as<bool>();
   options.random_seeds = vm["seeds"].as<int>();
   options.batch = vm["batch"].as<int>();
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int cores = usable_cpu_count();
   options.decode_threads =
       vm["decode-threads"].as<int>() > 0 ? vm["decode-threads"].as<int>() : cores;
   return options;

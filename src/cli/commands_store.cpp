@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/core/signals.hpp"
@@ -57,7 +58,7 @@ probe::ImageSource verified_source(const po::variables_map& vm, probe::ImageSour
     if (vm["strict"].as<bool>()) MLL_THROW(UsageError, "--strict needs --verify");
     return source;
   }
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = usable_cpu_count();
   const auto unreadable = probe::find_unreadable_images(source, threads, true);
   if (unreadable.empty()) return source;
   for (const auto& line : unreadable) log::warn("unreadable probe image ", line);
@@ -85,7 +86,7 @@ int probe_run(const po::variables_map& vm, distributed::Session& session) {
   if (options.per_node <= 0) MLL_THROW(UsageError, "--per-node must be positive");
   const auto graph = graph::read_graph_file(vm["graph"].as<std::string>());
   const auto source = verified_source(vm, read_source(vm));
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = usable_cpu_count();
   if (vm["grow"].as<bool>()) {
     auto store = store::Store::open(path, store::Store::Mode::kWrite);
     auto grown = probe::grow_probe_set(store.probe(), store.graph(), graph, source, options);
@@ -130,7 +131,8 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "probe images per block when computing summary labels (memory: IMAGES x nodes floats; "
       "under MPI the ranks share the blocks)")(
       "decode-threads", po::value<int>()->default_value(0)->value_name("N"),
-      "background decode + preprocess threads (0: one per core)")(
+      "background decode + preprocess threads (0: chosen with --threads from the CPUs this "
+      "process may use; docs/running.md)")(
       "image-cache", po::value<std::string>()->value_name("DIR"),
       "keep the preprocessed probe images (uint8 crops, per preprocessing config and shard) in "
       "DIR, so that later runs and added models skip decoding")(
@@ -174,9 +176,7 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
     }
   }
   options.fast_decode = vm["fast-decode"].as<bool>();
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  options.decode_threads =
-      vm["decode-threads"].as<int>() > 0 ? vm["decode-threads"].as<int>() : cores;
+  if (vm["decode-threads"].as<int>() < 0) MLL_THROW(UsageError, "--decode-threads must be >= 0");
   options.fail_fast = vm["fail-fast"].as<bool>();
   options.quarantine_foreign = vm["quarantine-foreign"].as<bool>();
   options.progress = !vm["no-progress"].as<bool>();
@@ -186,10 +186,9 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
   // Under mpirun / srun: rank 0 writes, every rank computes (docs/running.md); otherwise the
   // same driver runs alone.
   distributed::Comm comm = session.world();
-  if (distributed::Session::launched_by_mpi()) {
-    distributed::configure_process(comm, options,
-                                   vm.count("log-dir") ? vm["log-dir"].as<std::string>() : "");
-  }
+  distributed::configure_process(comm, options,
+                                 vm.count("log-dir") ? vm["log-dir"].as<std::string>() : "",
+                                 {vm["threads"].as<int>(), vm["decode-threads"].as<int>()});
   StopFlag stop;
   const auto report = distributed::label(comm, store_path, specs, options, stop);
   if (comm.rank() != 0) return 0;

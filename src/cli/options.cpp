@@ -1,8 +1,9 @@
 #include "options.hpp"
 
+#include <algorithm>
 #include <sstream>
-#include <thread>
 
+#include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
 
 namespace mll::cli {
@@ -11,15 +12,18 @@ void add_device_options(po::options_description& d) {
   d.add_options()("device", po::value<std::string>()->default_value("auto")->value_name("DEV"),
                   "auto (CUDA when available), cpu, cuda or cuda:N")(
       "threads", po::value<int>()->default_value(0)->value_name("N"),
-      "CPU threads for the model (0: all cores)")("half", po::bool_switch(),
-                                                  "run models in float16 (CUDA only)");
+      "CPU threads for the model (0: the CPUs this process may use; label shares them with "
+      "decoding)")("half", po::bool_switch(), "run models in float16 (CUDA only)");
 }
 
 zoo::RunOptions run_options(const po::variables_map& vm) {
   const int threads = vm["threads"].as<int>();
   if (threads < 0) MLL_THROW(UsageError, "--threads must be >= 0");
-  zoo::set_threads(
-      threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  // 0: the CPUs this process may use (affinity, cgroup, Slurm), capped by OMP_NUM_THREADS.
+  int chosen = threads > 0 ? threads : usable_cpu_count();
+  if (threads == 0 && numeric_library_threads() > 0)
+    chosen = std::min(chosen, numeric_library_threads());
+  zoo::set_threads(chosen);
   zoo::RunOptions options;
   options.device = zoo::parse_device(vm["device"].as<std::string>());
   options.half = vm["half"].as<bool>();

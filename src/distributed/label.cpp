@@ -4,11 +4,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
-#include <thread>
 
 #include "compute.hpp"
 #include "coordinator.hpp"
 #include "finish.hpp"
+#include "mll/core/cpus.hpp"
 #include "mll/core/log.hpp"
 #include "mll/distributed/collective.hpp"
 #include "mll/feed/inputs.hpp"
@@ -173,18 +173,34 @@ label::LabelReport label_here(const std::string& store_path,
   return label(comm, store_path, specs, options, stop);
 }
 
-void configure_process(const Comm& comm, label::LabelOptions& options, const std::string& log_dir) {
+void configure_process(const Comm& comm, label::LabelOptions& options, const std::string& log_dir,
+                       const ThreadRequest& request) {
   log::set_rank(comm.size() > 1 ? comm.rank() : -1);
   if (!log_dir.empty()) {
     log::set_file(
         (std::filesystem::path(log_dir) / ("rank-" + std::to_string(comm.rank()) + ".log"))
             .string());
   }
-  // CPU ranks of one node share its cores.
-  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const int share = std::max(1, cores / std::max(1, comm.local_size()));
-  zoo::set_threads(std::min(share, std::max(1, zoo::threads())));
-  options.decode_threads = std::max(1, std::min(options.decode_threads, share));
+  // The ranks of a node share its CPUs. On a GPU the model needs one CPU thread (it launches
+  // kernels) and decoding gets the rest; on the CPU the two halves run side by side (decode
+  // ahead of the model), so neither waits for a core the other holds.
+  const CpuBudget budget = usable_cpus();
+  const int share = std::max(1, budget.cpus / std::max(1, comm.local_size()));
+  int decode = request.decode, model = request.model;
+  if (options.run.device.is_cuda()) {
+    if (decode <= 0) decode = std::max(1, share - 1);
+    if (model <= 0) model = 1;
+  } else {
+    if (decode <= 0) decode = std::max(1, request.model > 0 ? share - request.model : share / 2);
+    if (model <= 0) model = std::max(1, share - decode);
+  }
+  if (request.model <= 0 && numeric_library_threads() > 0) {
+    model = std::min(model, numeric_library_threads());
+  }
+  zoo::set_threads(model);
+  options.decode_threads = decode;
+  log::info("threads: model ", model, ", decode ", decode, " (", budget.cpus, " CPU(s) from ",
+            budget.source, ", ", comm.local_size(), " rank(s) on this node)");
 }
 
 }  // namespace mll::distributed

@@ -10,6 +10,7 @@
 #include <set>
 #include <thread>
 
+#include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/core/log.hpp"
@@ -87,7 +88,7 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
   // Hashing the model files (hundreds of MB each) is the first fixed cost of every run; the
   // files are hashed concurrently, up to one per core.
   std::vector<std::future<store::ModelRecord>> records;
-  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t cores = static_cast<unsigned>(usable_cpu_count());
   const auto start_hashing = [&](std::size_t k) {
     if (k < specs.size()) {
       records.push_back(

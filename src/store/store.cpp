@@ -17,6 +17,7 @@
 #include <thread>
 #include <tuple>
 
+#include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/log.hpp"
@@ -523,7 +524,7 @@ bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records)
   }
   std::vector<std::string> problems(files.size());
   std::vector<FileStamp> stamps(files.size());
-  const std::size_t workers = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t workers = static_cast<unsigned>(usable_cpu_count());
   for (std::size_t first = 0; first < files.size(); first += workers) {
     std::vector<std::future<void>> running;
     for (std::size_t k = first; k < std::min(files.size(), first + workers); ++k) {

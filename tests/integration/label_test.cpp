@@ -633,6 +633,30 @@ TEST_F(LabelWorldTest, FlippedBitsAreFoundByVerifyAndCorruptCropsAreNotUsed) {
   expect_same_embeddings(store_path(), again, ids_);
 }
 
+// CPU limits: the default thread counts come from the CPUs the process may use (affinity mask,
+// cgroup quota, SLURM_CPUS_PER_TASK), not from the machine, and the log says what was chosen.
+TEST_F(LabelWorldTest, DefaultThreadsFollowTheCpusTheProcessMayUse) {
+  if (std::system("command -v taskset >/dev/null") != 0) GTEST_SKIP() << "taskset not installed";
+  build(4, 1);
+  const std::string args = " label --store " + store_path() + " --zoo " + zoo() +
+                           " --batch 8 --unit 16 --device cpu --no-progress";
+  auto r = run_command("taskset -c 0 " + mll_exe() + args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("threads: model 1, decode 1 (1 CPU(s) from affinity"), std::string::npos)
+      << r.err;
+  ASSERT_EQ(run_mll("store rm-model small-0 --store " + store_path(), dir_).exit_code, 0);
+  r = run_command("SLURM_CPUS_PER_TASK=1 " + mll_exe() + args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  if (std::thread::hardware_concurrency() > 1) {
+    EXPECT_NE(r.err.find("(1 CPU(s) from SLURM_CPUS_PER_TASK"), std::string::npos) << r.err;
+  }
+  // Explicit counts win.
+  ASSERT_EQ(run_mll("store rm-model small-0 --store " + store_path(), dir_).exit_code, 0);
+  r = run_command("taskset -c 0 " + mll_exe() + args + " --threads 3 --decode-threads 2", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("threads: model 3, decode 2"), std::string::npos) << r.err;
+}
+
 TEST_F(LabelWorldTest, BadProbeInputsAreOneLineErrors) {
   build(4, 1);
   const std::string d = dir_.path();

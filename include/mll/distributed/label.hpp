@@ -42,10 +42,20 @@ label::LabelReport label_here(const std::string& store_path,
                               const std::vector<zoo::ModelSpec>& specs,
                               const label::LabelOptions& options);
 
+// Thread counts given on the command line (0: choose).
+struct ThreadRequest {
+  int model = 0;   // --threads
+  int decode = 0;  // --decode-threads
+};
+
 // Settings of this process for labeling as rank `comm.rank()` (not for the local backend,
 // whose ranks share one process): the log names the rank when there are several and also goes
-// to <log_dir>/rank-<R>.log when log_dir is set; model and decode threads are divided among the
-// ranks of a node. Not collective. Throws IoError when the log file cannot be opened.
-void configure_process(const Comm& comm, label::LabelOptions& options, const std::string& log_dir);
+// to <log_dir>/rank-<R>.log when log_dir is set; the model's and the decode threads are chosen
+// from the CPUs this process may use (mll::usable_cpus) divided among the ranks of its node, so
+// that together they do not oversubscribe them (docs/running.md, "CPUs"), unless `request`
+// fixes them; the counts are logged. Not collective. Throws IoError when the log file cannot be
+// opened.
+void configure_process(const Comm& comm, label::LabelOptions& options, const std::string& log_dir,
+                       const ThreadRequest& request);
 
 }  // namespace mll::distributed

@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <filesystem>
 #include <fstream>
 
+#include "mll/core/cpus.hpp"
 #include "mll/core/data.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
@@ -132,6 +135,37 @@ TEST(Log, FileSinkReceivesMessages) {
 TEST(Data, ShippedFilesAreFound) {
   EXPECT_TRUE(std::filesystem::exists(data_file("imagenet/imagenet1k_wnids.txt")));
   EXPECT_THROW(data_file("no/such/file"), DataError);
+}
+
+}  // namespace
+}  // namespace mll
+
+namespace mll {
+namespace {
+
+// The CPU budget never exceeds the machine, honours SLURM_CPUS_PER_TASK, and ignores bad values.
+TEST(CoreCpus, BudgetIsWithinTheMachineAndFollowsSlurm) {
+  const char* saved = std::getenv("SLURM_CPUS_PER_TASK");
+  const std::string previous = saved ? saved : "";
+  unsetenv("SLURM_CPUS_PER_TASK");
+  const CpuBudget free_budget = usable_cpus();
+  EXPECT_GE(free_budget.cpus, 1);
+  EXPECT_LE(free_budget.cpus, static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+  setenv("SLURM_CPUS_PER_TASK", "1", 1);
+  EXPECT_EQ(usable_cpus().cpus, 1);
+  if (free_budget.cpus > 1) {
+    EXPECT_EQ(usable_cpus().source, "SLURM_CPUS_PER_TASK");
+  }
+  setenv("SLURM_CPUS_PER_TASK", "lots", 1);
+  EXPECT_EQ(usable_cpus().cpus, free_budget.cpus);
+  setenv("SLURM_CPUS_PER_TASK", "100000", 1);  // more than allowed: the mask wins
+  EXPECT_EQ(usable_cpus().cpus, free_budget.cpus);
+  if (saved) {
+    setenv("SLURM_CPUS_PER_TASK", previous.c_str(), 1);
+  } else {
+    unsetenv("SLURM_CPUS_PER_TASK");
+  }
+  EXPECT_EQ(usable_cpu_count(), usable_cpus().cpus);
 }
 
 }  // namespace
