@@ -46,6 +46,19 @@ if [ $# -eq 0 ]; then
   exit 64
 fi
 
+# Traps first: Slurm's warning signal may come at any moment, also during the snapshot below.
+child=0
+stop_signal=""
+forward() {
+  stop_signal="$1"
+  if [ "$child" -gt 0 ]; then
+    say "received SIG$1; forwarding to pid $child"
+    kill -s "$1" "$child" 2>/dev/null || true
+  fi
+}
+trap 'forward USR1' USR1
+trap 'forward TERM' TERM
+
 job="${SLURM_JOB_ID:-local-$$}"
 if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then job="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; fi
 run="${SLURM_RESTART_COUNT:-0}"
@@ -89,20 +102,16 @@ snapshot() {
 }
 snapshot "$@"
 
-child=0
-stop_signal=""
-forward() {
-  stop_signal="$1"
-  say "received SIG$1; forwarding to pid $child"
-  if [ "$child" -gt 0 ]; then kill -s "$1" "$child" 2>/dev/null || true; fi
-}
-trap 'forward USR1' USR1
-trap 'forward TERM' TERM
 
 errfile="$out/stderr-$job-run$run.txt"
 waited=0
 delay=5
 while :; do
+  if [ -n "$stop_signal" ]; then  # before the command started: nothing to commit
+    say "received SIG$stop_signal before the command started; nothing to commit"
+    rc=75
+    break
+  fi
   : >"$errfile"
   if [ "$use_srun" -eq 1 ]; then
     # shellcheck disable=SC2086
@@ -135,6 +144,12 @@ while :; do
   break
 done
 
+# A command that the forwarded signal ended before it could handle it (still loading) did not
+# commit anything either: rerunning resumes, so it is a requeue like 75.
+if [ -n "$stop_signal" ] && { [ "$rc" -eq 138 ] || [ "$rc" -eq 143 ]; }; then
+  say "command ended by the forwarded SIG$stop_signal (exit $rc) before it could commit; as 75"
+  rc=75
+fi
 say "command exited with $rc"
 if [ "$rc" -eq 75 ]; then
   if [ "$requeue" -eq 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then

@@ -1,4 +1,70 @@
-// mll: the command-line entry point. Everything happens in the cli module.
-#include "mll/cli/cli.hpp"
+// mll: the command-line entry point. A stop signal (Slurm's preemption warning) may arrive at
+// any moment, also while the ~300 shared libraries behind libtorch, OpenCV and HDF5 load, which
+// takes a second or more and happens before any code of a normally linked program runs. So this
+// executable links nothing but the C and C++ runtimes: its first instructions install handlers
+// that record SIGTERM, SIGUSR1 and SIGINT (and unblock them, should the parent have blocked
+// them), then it loads the rest of mll (libmll_app.so, beside it or in ../lib/mll) and runs it
+// with the signal recorded so far. Exit code 70 when the library cannot be loaded.
+#include <dlfcn.h>
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
 
-int main(int argc, char** argv) { return mll::cli::run(argc, argv); }
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace {
+
+volatile sig_atomic_t g_early_signal = 0;
+
+extern "C" void on_early_signal(int signal_number) {
+  if (g_early_signal == 0) g_early_signal = signal_number;
+}
+
+void record_stop_signals() {
+  struct sigaction action {};
+  action.sa_handler = on_early_signal;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;
+  sigset_t unblock;
+  sigemptyset(&unblock);
+  for (const int s : {SIGTERM, SIGUSR1, SIGINT}) {
+    sigaction(s, &action, nullptr);
+    sigaddset(&unblock, s);
+  }
+  sigprocmask(SIG_UNBLOCK, &unblock, nullptr);
+}
+
+std::string executable_dir() {
+  char path[PATH_MAX] = {};
+  const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return ".";
+  std::string exe(path, static_cast<std::size_t>(n));
+  return exe.substr(0, exe.rfind('/'));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  record_stop_signals();
+  using AppMain = int (*)(int, char**, const volatile sig_atomic_t*);
+  const std::string dir = executable_dir();
+  std::string tried;
+  // RTLD_GLOBAL: Open MPI's plugins, loaded later, need libmpi's symbols in the global scope.
+  for (const std::string& path : {dir + "/libmll_app.so", dir + "/../lib/mll/libmll_app.so"}) {
+    void* library = dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL);
+    if (library == nullptr) {
+      tried += (tried.empty() ? "" : "; ") + std::string(dlerror());
+      continue;
+    }
+    const auto app_main = reinterpret_cast<AppMain>(dlsym(library, "mll_app_main"));
+    if (app_main == nullptr) {
+      std::fprintf(stderr, "mll: error: %s has no mll_app_main\n", path.c_str());
+      return 70;
+    }
+    return app_main(argc, argv, &g_early_signal);
+  }
+  std::fprintf(stderr, "mll: error: cannot load the mll library: %s\n", tried.c_str());
+  return 70;
+}

@@ -9,6 +9,7 @@
 #include "command.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
+#include "mll/core/signals.hpp"
 #include "mll/core/version.hpp"
 #include "mll/distributed/session.hpp"
 
@@ -198,12 +199,25 @@ int run_unchecked(int argc, char** argv, distributed::Session& session, bool* ve
   log::set_level(*verbose ? log::Level::kDebug
                           : log::parse_level(vm["log-level"].as<std::string>()));
   if (vm.count("log-file")) log::set_file(vm["log-file"].as<std::string>());
+  if (!command->commits) {
+    // Only commands that commit work stop at safe points; the others get the signals' default
+    // actions, once a signal that came before they started has ended them.
+    restore_default_stop_signals();
+    if (stop_requested()) {
+      MLL_THROW(Interrupted, "stopped by signal ", stop_signal(), " before mll ", command->name,
+                " started: nothing was done; rerun the same command");
+    }
+  }
   return command->run(vm, session);
 }
 
 }  // namespace
 
-int run(int argc, char** argv) noexcept {
+int run(int argc, char** argv, const volatile sig_atomic_t* early_signal) noexcept {
+  // Stop signals are recorded from here on; one the executable saw while this library loaded
+  // counts as received now.
+  const StopSignals signals;
+  if (early_signal != nullptr && *early_signal != 0) record_stop(*early_signal);
   bool verbose = false;
   // MPI, when a command starts it, lives until every error below has been reported.
   distributed::Session session;

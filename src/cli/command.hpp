@@ -22,6 +22,9 @@ struct Command {
   // Runs the command; returns the exit code (0 on success). Errors are thrown. The Session is
   // the process's MPI lifetime (owned by cli::run), for the commands that run on several ranks.
   std::function<int(const po::variables_map&, distributed::Session&)> run;
+  // Whether the command commits work and stops at safe points on SIGTERM / SIGUSR1 / SIGINT
+  // (exit 75); other commands get the signals' default actions once they start.
+  bool commits = false;
 };
 
 // Each commands_*.cpp file contributes its commands here.

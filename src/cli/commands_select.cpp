@@ -273,7 +273,7 @@ void add_select_commands(std::vector<Command>& commands) {
                       "--task T --selection F --out DIR [--store S] [--zoo Z] [--templates F]",
                       reuse_cmd_options, reuse_run});
   commands.push_back({"run", "label what is missing, select, reuse: one job",
-                      "--task T --out DIR [--store S] [--zoo Z]", run_cmd_options, run_run});
+                      "--task T --out DIR [--store S] [--zoo Z]", run_cmd_options, run_run, true});
 }
 
 }  // namespace mll::cli

@@ -340,7 +340,7 @@ void add_store_commands(std::vector<Command>& commands) {
                       probe_options, probe_run});
   commands.push_back({"label", "label models into the store (resumes; only what is missing)",
                       "[--store store.h5] [--zoo zoo.json] [--models ID,...]", label_options,
-                      label_run});
+                      label_run, true});
   commands.push_back({"inspect", "progress, failures and provenance of every model in a store",
                       "[STORE]", inspect_options, inspect_run});
   commands.push_back({"store verify",

@@ -29,6 +29,18 @@ StopSignals::~StopSignals() {
 
 bool stop_requested() noexcept { return g_stop_signal.load(std::memory_order_relaxed) != 0; }
 int stop_signal() noexcept { return g_stop_signal.load(std::memory_order_relaxed); }
+void record_stop(int signal_number) noexcept {
+  int expected = 0;
+  g_stop_signal.compare_exchange_strong(expected, signal_number);
+}
+
+void restore_default_stop_signals() noexcept {
+  struct sigaction action {};
+  action.sa_handler = SIG_DFL;
+  sigemptyset(&action.sa_mask);
+  for (const int s : kSignals) sigaction(s, &action, nullptr);
+}
+
 bool StopFlag::requested() const noexcept {
   return requested_.load(std::memory_order_relaxed) != 0 || stop_requested();
 }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
 #include "run_command.hpp"
+#include "signal_sweep.hpp"
 
 namespace mll::test {
 namespace {
@@ -256,6 +258,53 @@ TEST_F(MpiLabelTest, AStopSignalOnOneRankStopsAllWithExit75) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_verified(store);
 }
+
+// The rank (OMPI_COMM_WORLD_RANK) of an mll process started by mpirun, or -1.
+int world_rank_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  const std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string key = std::string("OMPI_COMM_WORLD_RANK=");
+  const auto at = env.find(key);
+  return at == std::string::npos ? -1 : std::atoi(env.c_str() + at + key.size());
+}
+
+// The signal contract under MPI (docs/running.md): SIGTERM or SIGUSR1 to rank 0 or rank 1 of
+// `mpirun -np 2` at any moment after its main started ends every rank with 75 (or 0 once the run
+// has finished), and the rerun completes the one-process store.
+class MpiSignalSweep : public MpiLabelTest, public ::testing::WithParamInterface<int> {};
+
+TEST_P(MpiSignalSweep, AStopAtAnyMomentOnEitherRankExits75AndTheRerunCompletes) {
+  const int sig = GetParam();
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
+  for (const int target : {0, 1}) {
+    for (const int ms : sweep_delays_ms()) {
+      SCOPED_TRACE("rank " + std::to_string(target) + ", " + std::to_string(ms) + " ms");
+      const std::string store =
+          fresh("sweep-" + std::to_string(target) + "-" + std::to_string(ms) + ".h5");
+      const auto start = std::chrono::steady_clock::now();
+      const pid_t job = spawn(mpirun(2) + label_args(store), dir_ / "job.log");
+      // The rank's process, once its main has installed the handlers.
+      pid_t rank = 0;
+      for (int i = 0; i < 3000 && rank == 0; ++i) {
+        for (const pid_t p : descendants_named(job, "mll")) {
+          if (world_rank_of(p) == target && catches(p, sig)) rank = p;
+        }
+        if (rank == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      sleep_until(start + std::chrono::milliseconds(ms));
+      if (rank != 0) ::kill(rank, sig);  // 0: the run ended before the rank could be found
+      const int rc = exit_status(job);
+      EXPECT_TRUE(rc == 75 || rc == 0) << rc << ": " << slurp(dir_ / "job.log");
+      const auto r = run_command(mpirun(2) + label_args(store), dir_);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      expect_identical(reference, store);
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Signals, MpiSignalSweep, ::testing::Values(SIGTERM, SIGUSR1),
+                         [](const auto& p) { return std::string(signal_name(p.param)); });
 
 TEST_F(MpiLabelTest, AnErrorOnAnyRankEndsEveryRankWithOneMessage) {
   const std::string store = fresh("store.h5");

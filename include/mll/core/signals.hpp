@@ -25,6 +25,12 @@ class StopSignals {
 bool stop_requested() noexcept;
 // The signal number that asked to stop, or 0.
 int stop_signal() noexcept;
+// Records `signal_number` as if it had just arrived (a signal the mll executable caught before
+// the library was loaded). Never throws.
+void record_stop(int signal_number) noexcept;
+// Gives SIGTERM, SIGUSR1 and SIGINT their default actions (for commands that do not stop at
+// safe points). What was recorded stays recorded. Never throws.
+void restore_default_stop_signals() noexcept;
 
 // One rank's stop request: raised by a stop signal to the process, or by request() (the
 // coordinator telling this rank to stop, which must not stop other ranks sharing the process in
