@@ -104,6 +104,9 @@ snapshot "$@"
 
 
 errfile="$out/stderr-$job-run$run.txt"
+quiet_lock_refusals() {
+  grep --line-buffered -v -e "is locked by" -e "Exited with exit code 64" || true
+}
 waited=0
 delay=5
 while :; do
@@ -113,11 +116,13 @@ while :; do
     break
   fi
   : >"$errfile"
+  # The command's stderr goes to the job's output and to $errfile; a refusal because another
+  # job holds the store's lock is kept out of the job's output (the launcher says it waits).
   if [ "$use_srun" -eq 1 ]; then
     # shellcheck disable=SC2086
-    srun --mpi=pmix ${MLL_SRUN_ARGS:-} "$@" 2> >(tee -a "$errfile" >&2) &
+    srun --mpi=pmix ${MLL_SRUN_ARGS:-} "$@" 2> >(tee -a "$errfile" | quiet_lock_refusals >&2) &
   else
-    "$@" 2> >(tee -a "$errfile" >&2) &
+    "$@" 2> >(tee -a "$errfile" | quiet_lock_refusals >&2) &
   fi
   child=$!
   say "started pid $child: $*"
@@ -133,7 +138,8 @@ while :; do
   sleep 0.2  # let tee flush the last lines of stderr
   if [ "$rc" -eq 64 ] && grep -q "locked" "$errfile" && [ -z "$stop_signal" ] &&
      [ "$waited" -lt "$lock_wait" ]; then
-    say "store locked by another writer; retrying in ${delay}s (waited ${waited}s of ${lock_wait}s)"
+    holder=$(grep -o "is locked by [^;]*" "$errfile" | head -1)
+    say "waiting for the store lock (${holder:-held by another writer}); next try in ${delay}s (waited ${waited}s of ${lock_wait}s)"
     sleep "$delay" &
     wait $! 2>/dev/null
     [ -n "$stop_signal" ] && { say "stopped while waiting for the lock"; rc=75; break; }

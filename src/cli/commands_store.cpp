@@ -10,6 +10,7 @@
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/core/signals.hpp"
+#include "mll/distributed/collective.hpp"
 #include "mll/distributed/label.hpp"
 #include "mll/distributed/session.hpp"
 #include "mll/graph/graph.hpp"
@@ -143,8 +144,8 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "move finished model files labeled for another graph or probe set (an index restored "
       "from elsewhere) to STORE.quarantine/ instead of refusing the store")(
       "log-dir", po::value<std::string>()->value_name("DIR"),
-      "under MPI, each rank also logs to DIR/rank-<R>.log")("no-progress", po::bool_switch(),
-                                                            "do not print progress");
+      "each rank also logs to DIR/rank-<R>.log (the folder is created)")(
+      "no-progress", po::bool_switch(), "do not print progress");
   add_device_options(d);
 }
 
@@ -186,9 +187,14 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
   // Under mpirun / srun: rank 0 writes, every rank computes (docs/running.md); otherwise the
   // same driver runs alone.
   distributed::Comm comm = session.world();
-  distributed::configure_process(comm, options,
-                                 vm.count("log-dir") ? vm["log-dir"].as<std::string>() : "",
-                                 {vm["threads"].as<int>(), vm["decode-threads"].as<int>()});
+  // Every rank sets itself up; a failure on one ends all of them alike.
+  distributed::Outcome setup;
+  setup.run([&] {
+    distributed::configure_process(comm, options,
+                                   vm.count("log-dir") ? vm["log-dir"].as<std::string>() : "",
+                                   {vm["threads"].as<int>(), vm["decode-threads"].as<int>()});
+  });
+  distributed::agree(comm, setup, "setting up the ranks");
   StopFlag stop;
   const auto report = distributed::label(comm, store_path, specs, options, stop);
   if (comm.rank() != 0) return 0;

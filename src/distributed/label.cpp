@@ -177,6 +177,11 @@ void configure_process(const Comm& comm, label::LabelOptions& options, const std
                        const ThreadRequest& request) {
   log::set_rank(comm.size() > 1 ? comm.rank() : -1);
   if (!log_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(log_dir, ec);
+    if (ec && !std::filesystem::is_directory(log_dir)) {
+      MLL_THROW(UsageError, "--log-dir ", log_dir, ": cannot create the folder: ", ec.message());
+    }
     log::set_file(
         (std::filesystem::path(log_dir) / ("rank-" + std::to_string(comm.rank()) + ".log"))
             .string());

@@ -1,8 +1,10 @@
 #include "worker.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 
+#include "mll/core/log.hpp"
 #include "protocol.hpp"
 
 namespace mll::distributed {
@@ -49,6 +51,21 @@ class Relay {
   }
 
  private:
+  // This rank's own progress, one line per shard, so that its log (--log-dir) shows it.
+  static void log_progress(const label::ShardResult& result) {
+    std::int64_t first = -1, last = -1;
+    std::size_t models = 0;
+    for (const auto& run : result.rows) {
+      if (first < 0 || run.begin < first) first = run.begin;
+      last = std::max(last, run.end);
+      ++models;
+    }
+    if (models == 0) return;
+    log::info("computed ", to_string(result.rows.front().kind), " rows [", first, ", ", last,
+              ") for ", models, " model run(s), ", result.images_decoded, " images decoded",
+              result.stopped ? " (stopped)" : "");
+  }
+
   // A stop signal received by this process goes to rank 0, which stops every rank.
   void report_stop() {
     if (stop_reported_ || !stop_.requested()) return;
@@ -68,6 +85,7 @@ class Relay {
   bool forward_results() {
     bool any = false;
     for (const auto& result : mailbox_.take_results()) {
+      log_progress(result);
       wire::Writer w;
       wire::put_result(w, result);
       comm_.send(w.buffer(), 0, kResult, "sending a result to rank 0");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "mll/store/store.hpp"
 #include "mll/zoo/authored.hpp"
 #include "mll/zoo/model_spec.hpp"
+#include "run_command.hpp"
 #include "test_paths.hpp"
 
 namespace mll::test {
@@ -81,6 +83,29 @@ inline std::vector<std::string> write_world_models(const std::string& dir, const
     ids.push_back(params.id);
   }
   manifest.save();
+  return ids;
+}
+
+// The whole world under `scratch` through the mll binary: graph.h5 of world_seeds() (mll graph
+// build), images/ with `per_seed` PNGs per seed, `models` authored models in models/ listed by
+// zoo.json, and an empty label store at `store` (mll probe build, `per_node` images per node).
+// Returns the model ids; an empty list after a failed step (reported as a test failure).
+inline std::vector<std::string> build_world(const ScratchDir& scratch, const std::string& store,
+                                            int per_seed, int models, int per_node) {
+  const std::string d = scratch.path();
+  std::ofstream seeds(d + "/seeds.txt");
+  for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
+  seeds.close();
+  auto r = run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", scratch);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return {};
+  write_world_images(d + "/images", world_seeds(), per_seed, 40);
+  auto ids = write_world_models(d + "/models", d + "/zoo.json", models);
+  r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d + "/images --per-node " +
+                  std::to_string(per_node) + " --store " + store,
+              scratch);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return {};
   return ids;
 }
 

@@ -36,20 +36,8 @@ class LabelWorldTest : public ::testing::Test {
  protected:
   // Builds graph, images, `models` authored models and an empty store under `dir_`.
   void build(int per_seed, int models, int per_node = 40) {
-    const std::string d = dir_.path();
-    std::ofstream seeds(d + "/seeds.txt");
-    for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
-    seeds.close();
-    ASSERT_EQ(
-        run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_).exit_code,
-        0);
-    write_world_images(d + "/images", world_seeds(), per_seed, 40);
-    ids_ = write_world_models(d + "/models", zoo(), models);
-    const auto r =
-        run_mll("probe build --graph " + d + "/graph.h5 --images " + d + "/images --per-node " +
-                    std::to_string(per_node) + " --store " + store_path(),
-                dir_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ids_ = build_world(dir_, store_path(), per_seed, models, per_node);
+    ASSERT_FALSE(ids_.empty());
   }
   std::string store_path() const { return dir_ / "store.h5"; }
   std::string zoo() const { return dir_ / "zoo.json"; }
@@ -694,6 +682,22 @@ TEST_F(LabelWorldTest, AStopSignalAtAnyMomentExits75AndTheRerunCompletes) {
     }
   }
   EXPECT_GE(interrupted, 8);  // the early moments always land before the end
+}
+
+// --log-dir creates its folder; the rank's log carries its own progress at the default level; a
+// folder that cannot be created is a usage error (64).
+TEST_F(LabelWorldTest, TheLogDirIsCreatedAndHoldsTheRanksProgress) {
+  build(4, 1);
+  const std::string logs = dir_ / "new/logs";
+  auto r = label(" --log-dir " + logs);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string log = slurp(logs + "/rank-0.log");
+  EXPECT_NE(log.find("threads: model 1, decode 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("model 'small-0' labeled"), std::string::npos) << log;
+  std::ofstream(dir_ / "a-file") << "not a folder";
+  r = label(" --log-dir " + (dir_ / "a-file/logs"));
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("--log-dir"), std::string::npos) << r.err;
 }
 
 TEST_F(LabelWorldTest, BadProbeInputsAreOneLineErrors) {

@@ -46,19 +46,8 @@ class MpiLabelTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (std::system("command -v mpirun >/dev/null") != 0) GTEST_SKIP() << "mpirun not installed";
-    const std::string d = dir_.path();
-    std::ofstream seeds(d + "/seeds.txt");
-    for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
-    seeds.close();
-    ASSERT_EQ(
-        run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_).exit_code,
-        0);
-    write_world_images(d + "/images", world_seeds(), 30, 40);
-    ids_ = write_world_models(d + "/models", d + "/zoo.json", 3);
-    const auto r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d +
-                               "/images --per-node 30 --store " + d + "/empty.h5",
-                           dir_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ids_ = build_world(dir_, dir_ / "empty.h5", 30, 3, 30);
+    ASSERT_FALSE(ids_.empty());
   }
   // A fresh copy of the empty store.
   std::string fresh(const std::string& name) {

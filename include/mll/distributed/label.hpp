@@ -50,11 +50,12 @@ struct ThreadRequest {
 
 // Settings of this process for labeling as rank `comm.rank()` (not for the local backend,
 // whose ranks share one process): the log names the rank when there are several and also goes
-// to <log_dir>/rank-<R>.log when log_dir is set; the model's and the decode threads are chosen
+// to <log_dir>/rank-<R>.log when log_dir is set (the folder is created; UsageError when it
+// cannot be); the model's and the decode threads are chosen
 // from the CPUs this process may use (mll::usable_cpus) divided among the ranks of its node, so
 // that together they do not oversubscribe them (docs/running.md, "CPUs"), unless `request`
-// fixes them; the counts are logged. Not collective. Throws IoError when the log file cannot be
-// opened.
+// fixes them; the counts are logged. Not collective. Throws UsageError for a log folder that
+// cannot be created, IoError when the log file cannot be opened.
 void configure_process(const Comm& comm, label::LabelOptions& options, const std::string& log_dir,
                        const ThreadRequest& request);
 

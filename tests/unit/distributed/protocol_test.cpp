@@ -56,19 +56,8 @@ class ProtocolTest : public ::testing::TestWithParam<int> {
   static void SetUpTestSuite() { zoo::set_threads(1); }
 
   void SetUp() override {
-    const std::string d = dir_.path();
-    std::ofstream seeds(d + "/seeds.txt");
-    for (const auto& wnid : world_seeds()) seeds << wnid << "\n";
-    seeds.close();
-    ASSERT_EQ(
-        run_mll("graph build --seeds " + d + "/seeds.txt -o " + d + "/graph.h5", dir_).exit_code,
-        0);
-    write_world_images(d + "/images", world_seeds(), 24, 40);
-    ids_ = write_world_models(d + "/models", d + "/zoo.json", 2);
-    const auto r = run_mll("probe build --graph " + d + "/graph.h5 --images " + d +
-                               "/images --per-node 24 --store " + d + "/empty.h5",
-                           dir_);
-    ASSERT_EQ(r.exit_code, 0) << r.err;
+    ids_ = build_world(dir_, dir_ / "empty.h5", 24, 2, 24);
+    ASSERT_FALSE(ids_.empty());
     options_.batch = 8;
     options_.unit_images = 16;
     options_.label_block = 16;
