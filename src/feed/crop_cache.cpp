@@ -119,10 +119,10 @@ void pwrite_all(int fd, const void* data, std::size_t bytes, std::uint64_t offse
 }
 
 std::array<unsigned char, kDigestBytes> crop_digest(const std::uint8_t* crop, std::size_t bytes) {
-  const std::string hex = Sha256().update(crop, bytes).hex();
-  std::array<unsigned char, kDigestBytes> out{};
+  const auto digest = static_cast<std::uint64_t>(sha256_prefix64(crop, bytes));
+  std::array<unsigned char, kDigestBytes> out{};  // big-endian: the hash's first bytes in order
   for (std::size_t i = 0; i < kDigestBytes; ++i) {
-    out[i] = static_cast<unsigned char>(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+    out[i] = static_cast<unsigned char>(digest >> (8 * (kDigestBytes - 1 - i)));
   }
   return out;
 }

@@ -438,7 +438,9 @@ std::optional<ModelRecord> adoptable(const Store::Impl& s, const std::string& id
               ": this index does not belong to these model files; put the right index back, or "
               "label with --quarantine-foreign to move such files aside");
   }
-  if (!check_model_file(file, complete_expect(s, r)).empty()) return std::nullopt;
+  ModelFileExpect expect = complete_expect(s, r);
+  expect.seal_checked = s.seal_checked(file);  // open_file above
+  if (!check_model_file(file, expect).empty()) return std::nullopt;
   return r;
 }
 
@@ -601,7 +603,9 @@ void repair(Store::Impl& s) {
     if (!stdfs::exists(file)) continue;
     // finish_model renames the complete file into place before recording it: a complete file
     // for the current graph and probe set means the model was finished.
-    const auto problems = check_model_file(file, complete_expect(s, r));
+    ModelFileExpect expect = complete_expect(s, r);
+    expect.seal_checked = s.seal_checked(file);  // quarantine_corrupt above
+    const auto problems = check_model_file(file, expect);
     if (!problems.empty()) continue;
     const h5::File f = s.open_file(file);
     log::info("adopting finished model file ", file);
@@ -642,15 +646,21 @@ const ModelRecord& Store::Impl::record(const std::string& id) const {
   MLL_THROW(UsageError, path, ": no model '", id, "' in the store");
 }
 
+bool Store::Impl::seal_checked(const std::string& file) const {
+  const auto it = checked.find(file);
+  try {
+    return it != checked.end() && it->second == stamp_of(file);
+  } catch (const Error&) {
+    return false;
+  }
+}
+
 h5::File Store::Impl::open_file(const std::string& file) const {
   std::error_code ec;
-  if (stdfs::exists(file, ec)) {
+  if (stdfs::exists(file, ec) && !seal_checked(file)) {
     const FileStamp stamp = stamp_of(file);
-    const auto it = checked.find(file);
-    if (it == checked.end() || !(it->second == stamp)) {
-      check_seal(file);
-      checked[file] = stamp;
-    }
+    check_seal(file);
+    checked[file] = stamp;
   }
   return h5::File::open(file, h5::Access::kReadOnly);  // a missing file: its error
 }

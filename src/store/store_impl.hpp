@@ -40,6 +40,7 @@ struct ModelFileExpect {
   bool exact = true;  // rows must equal text_rows/image_rows (else at most) and hashes match
   std::string graph_hash, probe_hash;
   bool check_values = false;  // read every row: finite, unit norm
+  bool seal_checked = false;  // the caller already checked the file's seal (not hashed again)
 };
 
 // The record `mll store rm-model` leaves in the index (`/removed/<id>`): files of that id with no
@@ -86,6 +87,8 @@ struct Store::Impl {
   // Opens a store file read-only after checking its seal (once per version of the file).
   // Throws DataError for a corrupt file, IoError.
   h5::File open_file(const std::string& file) const;
+  // Whether this Store checked `file`'s seal and the file is still that version. Never throws.
+  bool seal_checked(const std::string& file) const;
   const ModelRecord* find_const(const std::string& id) const;
   bool was_removed(const std::string& id) const;
   void require_writable(const char* what) const;

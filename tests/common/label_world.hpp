@@ -86,6 +86,12 @@ inline std::vector<std::string> write_world_models(const std::string& dir, const
   return ids;
 }
 
+// Copies a store (index and folder) to `to`, e.g. a fresh copy of an empty store per run.
+inline void copy_store(const std::string& from, const std::string& to) {
+  std::filesystem::copy_file(from, to);
+  std::filesystem::copy(from + ".d", to + ".d", std::filesystem::copy_options::recursive);
+}
+
 // The whole world under `scratch` through the mll binary: graph.h5 of world_seeds() (mll graph
 // build), images/ with `per_seed` PNGs per seed, `models` authored models in models/ listed by
 // zoo.json, and an empty label store at `store` (mll probe build, `per_node` images per node).

@@ -132,9 +132,7 @@ TEST_F(LabelWorldTest, KillNineAtRandomMomentsThenResumeGivesTheUninterruptedSto
   build(100, 3, 100);
   // The reference: the same world labeled without interruption, in a copy of the empty store.
   const std::string reference = dir_ / "reference.h5";
-  std::filesystem::copy_file(store_path(), reference);
-  std::filesystem::copy(store_path() + ".d", reference + ".d",
-                        std::filesystem::copy_options::recursive);
+  copy_store(store_path(), reference);
   const auto t0 = std::chrono::steady_clock::now();
   auto r = run_mll("label --store " + reference + " --zoo " + zoo() + kLabelFlags, dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -302,8 +300,7 @@ TEST_F(LabelWorldTest, GrowingTheGraphEncodesOnlyNewCaptionsAndImages) {
   build(10, 2);
   ASSERT_EQ(label().exit_code, 0);
   const std::string copy = dir_ / "before.h5";
-  std::filesystem::copy_file(store_path(), copy);
-  std::filesystem::copy(store_path() + ".d", copy + ".d", std::filesystem::copy_options::recursive);
+  copy_store(store_path(), copy);
   const auto old_store = store::Store::open(copy, store::Store::Mode::kRead);
   const auto old_images = static_cast<std::int64_t>(old_store.probe().image_count());
   const auto old_captions = static_cast<std::int64_t>(old_store.captions().size());
@@ -654,9 +651,7 @@ TEST_F(LabelWorldTest, DefaultThreadsFollowTheCpusTheProcessMayUse) {
 TEST_F(LabelWorldTest, AStopSignalAtAnyMomentExits75AndTheRerunCompletes) {
   build(6, 1);
   const std::string reference = dir_ / "reference.h5";
-  std::filesystem::copy_file(store_path(), reference);
-  std::filesystem::copy(store_path() + ".d", reference + ".d",
-                        std::filesystem::copy_options::recursive);
+  copy_store(store_path(), reference);
   ASSERT_EQ(run_mll("label --store " + reference + " --zoo " + zoo() + kLabelFlags, dir_).exit_code,
             0);
   int interrupted = 0;
@@ -665,9 +660,7 @@ TEST_F(LabelWorldTest, AStopSignalAtAnyMomentExits75AndTheRerunCompletes) {
       SCOPED_TRACE(std::string("SIG") + signal_name(sig) + " at " + std::to_string(ms) + " ms");
       const std::string store =
           dir_ / ("sweep-" + std::to_string(sig) + "-" + std::to_string(ms) + ".h5");
-      std::filesystem::copy_file(store_path(), store);  // the fixture's store stays empty
-      std::filesystem::copy(store_path() + ".d", store + ".d",
-                            std::filesystem::copy_options::recursive);
+      copy_store(store_path(), store);
       const std::string args = "label --store " + store + " --zoo " + zoo() + kLabelFlags;
       const auto start = std::chrono::steady_clock::now();
       const pid_t pid = spawn_with_stop_signals_blocked(mll_exe() + " " + args, dir_ / "sweep.log");

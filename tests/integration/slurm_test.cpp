@@ -85,7 +85,7 @@ class SlurmCluster {
     const std::string munged = find_program("munged");
     const std::string slurmctld = find_program("slurmctld");
     const std::string slurmd = find_program("slurmd");
-    for (const auto& d : {"state", "spool", "log", "munge"})
+    for (const auto& d : {"state", "spool", "log", "munge", "tmp"})
       fsys::create_directories(dir_ + "/" + d);
     // A key of our own: the cluster does not depend on (or touch) the machine's munge setup.
     const std::string key = dir_ + "/munge/munge.key";
@@ -116,6 +116,9 @@ class SlurmCluster {
          << "ReturnToService=2\nSchedulerType=sched/backfill\nSelectType=select/cons_tres\n"
          << "SelectTypeParameters=CR_Core\nInactiveLimit=0\nMinJobAge=300\nKillWait=5\n"
          << "Waittime=0\n"
+         // Its own TmpFS: the PMIx plugin creates <TmpFS>/spmix_appdir_<uid>_<job>.<step>, and
+         // two test clusters running at once both have a job 1 (the second step fails to start).
+         << "TmpFS=" << dir_ << "/tmp\n"
          << "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\n"
          << "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP\n";
     conf.close();
@@ -292,7 +295,7 @@ TEST_F(SlurmTest, MpiJobGetsTheWarningSignalExits75IsRequeuedAndTheRerunComplete
   // Slurm holds a requeued job for ~2 minutes before it is eligible again; start it now.
   run_command("timeout 10 scontrol update JobId=" + job + " StartTime=now", dir_);
   ASSERT_TRUE(wait_for([&] { return field(show_job(job), "JobState") == "COMPLETED"; }, 120))
-      << show_job(job) << slurp(out_file) << slurp(launcher_log);
+      << show_job(job) << slurp(out_file) << slurp(launcher_log) << cluster_->log_tail();
   EXPECT_EQ(field(show_job(job), "ExitCode"), "0:0");
   const std::string out = slurp(out_file);
   EXPECT_NE(out.find("[rank 0]"), std::string::npos) << out;  // an MPI run, rank 0 writing

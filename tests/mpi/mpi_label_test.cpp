@@ -52,9 +52,7 @@ class MpiLabelTest : public ::testing::Test {
   // A fresh copy of the empty store.
   std::string fresh(const std::string& name) {
     const std::string path = dir_ / name;
-    std::filesystem::copy_file(dir_ / "empty.h5", path);
-    std::filesystem::copy(dir_ / "empty.h5.d", path + ".d",
-                          std::filesystem::copy_options::recursive);
+    copy_store(dir_ / "empty.h5", path);
     return path;
   }
   std::string label_args(const std::string& store) {

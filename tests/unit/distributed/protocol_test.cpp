@@ -67,9 +67,7 @@ class ProtocolTest : public ::testing::TestWithParam<int> {
 
   std::string fresh(const std::string& name) {
     const std::string path = dir_ / name;
-    std::filesystem::copy_file(dir_ / "empty.h5", path);
-    std::filesystem::copy(dir_ / "empty.h5.d", path + ".d",
-                          std::filesystem::copy_options::recursive);
+    copy_store(dir_ / "empty.h5", path);
     return path;
   }
   std::vector<zoo::ModelSpec> specs() const {
