@@ -224,8 +224,10 @@ int run(int argc, char** argv, const volatile sig_atomic_t* early_signal) noexce
   try {
     return run_unchecked(argc, argv, session, &verbose);
   } catch (const Error& e) {
-    // Under MPI every rank ends with the same error; rank 0 alone reports it.
-    if (session.rank() != 0) return static_cast<int>(e.code());
+    // Under MPI every rank ends with the same error; rank 0 alone reports it. A lost rank is
+    // reported by every survivor (the lost one may be rank 0).
+    const bool lost_rank = dynamic_cast<const distributed::PeerLost*>(&e) != nullptr;
+    if (session.rank() != 0 && !lost_rank) return static_cast<int>(e.code());
     std::cerr << "mll: error: " << e.what();
     if (verbose && e.line() > 0) std::cerr << " [" << e.file() << ":" << e.line() << "]";
     std::cerr << std::endl;

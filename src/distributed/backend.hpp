@@ -43,4 +43,9 @@ std::vector<Comm> make_local(int size);
 // This node's name (gethostname), for the backends that have no MPI to ask. Never throws.
 std::string host_name() noexcept;
 
+// A rank of this job was lost (lifeline.hpp): MPI must not be finalised (MPI_Finalize and
+// MPI_Comm_free may wait for the dead rank). Never throw.
+void mark_world_broken() noexcept;
+bool world_broken() noexcept;
+
 }  // namespace mll::distributed::detail

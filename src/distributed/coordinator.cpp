@@ -45,12 +45,14 @@ void log_groups(const label::WorkPlan& plan) {
 }  // namespace
 
 Coordinator::Coordinator(Comm& comm, store::Store& store, const label::WorkPlan& plan,
-                         const label::LabelOptions& options, StopFlag& stop)
+                         const label::LabelOptions& options, StopFlag& stop,
+                         const Lifeline& lifeline)
     : comm_(comm),
       store_(store),
       plan_(plan),
       committer_(store, plan, options),
       stop_flag_(stop),
+      lifeline_(lifeline),
       scheduler_(make_scheduler(plan)),
       progress_(make_progress(plan, options)) {
   log_groups(plan);
@@ -173,6 +175,8 @@ void Coordinator::run(Mailbox& local) {
   for (int r = 1; r < comm_.size(); ++r) active_.insert(r);
   bool local_active = true;
   while (local_active || !active_.empty()) {
+    // First: after a rank died, the launcher's stop signal follows, and no stop can complete.
+    lifeline_.throw_if_lost();
     if (stop_flag_.requested() && !stopping_) stop(stop_flag_.signal());
     bool busy = serve_local(local);
     if (local.drained()) local_active = false;

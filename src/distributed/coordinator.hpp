@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "lifeline.hpp"
 #include "mailbox.hpp"
 #include "mll/core/progress.hpp"
 #include "mll/core/signals.hpp"
@@ -23,14 +24,15 @@ namespace mll::distributed {
 
 class Coordinator {
  public:
-  // `comm`, `store`, `plan` and `stop` must outlive the coordinator. Not collective.
+  // `comm`, `store`, `plan`, `stop` and `lifeline` must outlive the coordinator. Not
+  // collective.
   Coordinator(Comm& comm, store::Store& store, const label::WorkPlan& plan,
-              const label::LabelOptions& options, StopFlag& stop);
+              const label::LabelOptions& options, StopFlag& stop, const Lifeline& lifeline);
 
   // Serves every rank until each has been told there is no more work and this rank's compute
   // thread has ended. Throws the first error any rank reported (its code; "rank R: " in front
   // when there are several ranks), Interrupted after a stop signal on any rank, IoError when the
-  // store cannot be written, CommError.
+  // store cannot be written, PeerLost as soon as a rank died, CommError.
   void run(Mailbox& local);
 
   // After run() threw on this rank's own account (the store failed): tells every worker still
@@ -61,6 +63,7 @@ class Coordinator {
   const label::WorkPlan& plan_;
   label::Committer committer_;
   StopFlag& stop_flag_;
+  const Lifeline& lifeline_;
   std::unique_ptr<schedule::Scheduler> scheduler_;
   std::unique_ptr<Progress> progress_;
   std::set<int> active_;  // worker ranks not yet told "no more work"

@@ -8,6 +8,7 @@
 #include "compute.hpp"
 #include "coordinator.hpp"
 #include "finish.hpp"
+#include "lifeline.hpp"
 #include "mll/core/cpus.hpp"
 #include "mll/core/log.hpp"
 #include "mll/distributed/collective.hpp"
@@ -112,25 +113,23 @@ Inputs plan_everywhere(Comm& comm, const std::string& store_path,
 
 // Collective: the shards. Rank 0 coordinates, the others relay; how rank 0's loop ended is how
 // every rank's ends.
-void run_shards(Comm& comm, Coordinator* coordinator, label::Executor& executor, StopFlag& stop) {
+// After a rank died, nothing collective can complete: PeerLost leaves without it.
+void run_shards(Comm& comm, Coordinator* coordinator, label::Executor& executor, StopFlag& stop,
+                const Lifeline& lifeline) {
   Outcome mine;
   {
     Mailbox mailbox;
     ComputeThread compute(executor, mailbox, stop);
     if (coordinator) {
-      try {
-        coordinator->run(mailbox);
-      } catch (const Error& e) {
-        mine.fail(e.code(), e.what());
-      } catch (const std::exception& e) {
-        mine.fail(ExitCode::kInternal, e.what());
-      }
+      mine.run([&] { coordinator->run(mailbox); });
+      lifeline.throw_if_lost();
       // Workers still in the loop (after rank 0's own failure) are released.
       if (mine.failed()) coordinator->abandon();
     } else {
-      mine.run([&] { work(comm, mailbox, stop); });
+      mine.run([&] { work(comm, mailbox, stop, lifeline); });
     }
   }
+  lifeline.throw_if_lost();
   share_outcome(comm, coordinator ? mine : Outcome(), 0, "ending the labeling loop");
   if (mine.failed()) throw_error(mine.code(), mine.message());
 }
@@ -146,17 +145,20 @@ label::LabelReport label(Comm& comm, const std::string& store_path,
     options.run.device.index = comm.local_rank() % zoo::cuda_device_count();
   }
   if (comm.rank() != 0) options.progress = false;
+  // Before anything else, so that a rank dying in any later phase is reported by the others.
+  const Lifeline lifeline(comm);
   Writer writer;
   Inputs inputs = plan_everywhere(comm, store_path, specs, options, writer);
   label::Executor executor(std::move(inputs.groups), std::move(inputs.captions),
                            std::move(inputs.paths), options, std::move(inputs.sizes),
                            std::move(inputs.digests));
   std::optional<Coordinator> coordinator;
-  if (comm.rank() == 0) coordinator.emplace(comm, *writer.store, *writer.plan, options, stop);
+  if (comm.rank() == 0)
+    coordinator.emplace(comm, *writer.store, *writer.plan, options, stop, lifeline);
   Coordinator* const rank0 = coordinator ? &*coordinator : nullptr;
   // Models a stopped run left with every row stored are finished first.
   finish_together(comm, rank0, options.run.device, options.label_block);
-  run_shards(comm, rank0, executor, stop);
+  run_shards(comm, rank0, executor, stop, lifeline);
   finish_together(comm, rank0, options.run.device, options.label_block);
   // Shards stopped by unusable probe images: everything else is stored; the run ends 65.
   Outcome unreadable;

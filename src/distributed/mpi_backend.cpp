@@ -52,6 +52,7 @@ class MpiBackend final : public detail::Backend {
 
   ~MpiBackend() override {
     int finalized = 1;
+    if (detail::world_broken()) return;  // a rank died: freeing may wait for it
     if (MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Comm_free(&comm_);
   }
 
@@ -214,6 +215,8 @@ void Session::start_mpi() {
 
 void Session::finish_mpi() noexcept {
   int finalized = 1;
+  // After a rank died MPI_Finalize may wait for it forever; the launcher ends the job anyway.
+  if (detail::world_broken()) return;
   if (started_ && MPI_Finalized(&finalized) == MPI_SUCCESS && !finalized) MPI_Finalize();
   started_ = false;
 }

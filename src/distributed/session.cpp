@@ -1,5 +1,8 @@
 #include "mll/distributed/session.hpp"
 
+#include "backend.hpp"
+
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <string>
@@ -15,7 +18,12 @@ int positive_env(const char* name) {
   return end != value && *end == '\0' && n > 0 && n < INT_MAX ? static_cast<int>(n) : 0;
 }
 
+std::atomic<bool> broken{false};
+
 }  // namespace
+
+void detail::mark_world_broken() noexcept { broken = true; }
+bool detail::world_broken() noexcept { return broken; }
 
 Session::~Session() {
 #if MLL_WITH_MPI

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <thread>
 
 #include "mll/core/log.hpp"
 #include "protocol.hpp"
@@ -14,8 +15,8 @@ constexpr std::chrono::milliseconds kPollInterval{1};
 
 class Relay {
  public:
-  Relay(Comm& comm, Mailbox& mailbox, StopFlag& stop)
-      : comm_(comm), mailbox_(mailbox), stop_(stop) {}
+  Relay(Comm& comm, Mailbox& mailbox, StopFlag& stop, const Lifeline& lifeline)
+      : comm_(comm), mailbox_(mailbox), stop_(stop), lifeline_(lifeline) {}
 
   // After the relay itself failed: rank 0 learns the error and releases this rank, so that no
   // rank waits for it. Throws CommError.
@@ -29,6 +30,7 @@ class Relay {
 
   void run() {
     for (;;) {
+      lifeline_.throw_if_lost();
       report_stop();
       take_stop();
       // The request first: the compute thread posts a result before it asks again, so every
@@ -111,8 +113,15 @@ class Relay {
     w.put<std::int32_t>(loaded_group);
     comm_.send(w.buffer(), 0, kRequest, "asking rank 0 for work");
     for (;;) {
+      // Polled, not a blocking receive: when rank 0 dies the answer never comes.
+      const auto waiting = comm_.probe(0, kAnyTag, "waiting for work from rank 0");
+      if (!waiting) {
+        lifeline_.throw_if_lost();
+        std::this_thread::sleep_for(kPollInterval);
+        continue;
+      }
       Envelope envelope;
-      const auto bytes = comm_.receive(0, kAnyTag, "waiting for work from rank 0", &envelope);
+      const auto bytes = comm_.receive(0, waiting->tag, "waiting for work from rank 0", &envelope);
       if (envelope.tag == kStop) {
         stop_.request(SIGTERM);
         stop_reported_ = true;
@@ -131,14 +140,15 @@ class Relay {
   Comm& comm_;
   Mailbox& mailbox_;
   StopFlag& stop_;
+  const Lifeline& lifeline_;
   bool stop_reported_ = false;
   bool released_ = false;
 };
 
 }  // namespace
 
-void work(Comm& comm, Mailbox& mailbox, StopFlag& stop) {
-  Relay relay(comm, mailbox, stop);
+void work(Comm& comm, Mailbox& mailbox, StopFlag& stop, const Lifeline& lifeline) {
+  Relay relay(comm, mailbox, stop, lifeline);
   try {
     relay.run();
   } catch (const CommError&) {

@@ -4,6 +4,7 @@
 // stop (passed to the compute thread through this rank's StopFlag).
 #pragma once
 
+#include "lifeline.hpp"
 #include "mailbox.hpp"
 #include "mll/core/signals.hpp"
 #include "mll/distributed/comm.hpp"
@@ -11,7 +12,8 @@
 namespace mll::distributed {
 
 // Relays until rank 0 has answered a request with "no more work" and the compute thread has
-// ended. Throws CommError.
-void work(Comm& comm, Mailbox& mailbox, StopFlag& stop);
+// ended. Throws PeerLost as soon as `lifeline` saw a rank die (rank 0 would never answer),
+// CommError.
+void work(Comm& comm, Mailbox& mailbox, StopFlag& stop, const Lifeline& lifeline);
 
 }  // namespace mll::distributed

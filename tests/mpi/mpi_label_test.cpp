@@ -12,6 +12,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "label_world.hpp"
@@ -207,23 +208,64 @@ std::vector<pid_t> ranks_of(pid_t mpirun_pid) {
   return {};
 }
 
-TEST_F(MpiLabelTest, ARankKilledFromOutsideEndsTheJobAndTheRerunResumes) {
+// The rank (OMPI_COMM_WORLD_RANK) of an mll process started by mpirun, or -1.
+int world_rank_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  const std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string key = std::string("OMPI_COMM_WORLD_RANK=");
+  const auto at = env.find(key);
+  return at == std::string::npos ? -1 : std::atoi(env.c_str() + at + key.size());
+}
+
+// A rank killed from outside (SIGKILL: no handler runs) is reported by every surviving rank
+// through the lifeline before the launcher ends them: one line naming the rank, its host and
+// its pid, exit 74; the rerun resumes to the uninterrupted store. Rank 2 (a worker) and rank 0
+// (the writer).
+TEST_F(MpiLabelTest, ARankKilledFromOutsideIsReportedByTheSurvivorsAndTheRerunResumes) {
   const std::string reference = fresh("reference.h5");
   ASSERT_EQ(run_command(mll_exe() + label_args(reference), dir_).exit_code, 0);
-  const std::string store = fresh("store.h5");
-  const pid_t job = spawn(mpirun(3) + label_args(store), dir_ / "job.log");
-  wait_for_progress(store);
-  const auto ranks = ranks_of(job);
-  ASSERT_GE(ranks.size(), 2u);
-  ::kill(ranks.back(), SIGKILL);  // some rank, not necessarily 0
-  int status = 0;
-  waitpid(job, &status, 0);
-  EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << slurp(dir_ / "job.log");
-  expect_verified(store);
-  const auto r = run_command(mpirun(3) + label_args(store), dir_);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  expect_verified(store);
-  expect_identical(reference, store);
+  for (const int victim : {2, 0}) {
+    SCOPED_TRACE("killing rank " + std::to_string(victim));
+    const std::string store = fresh("store" + std::to_string(victim) + ".h5");
+    const std::string log_path = dir_ / ("job" + std::to_string(victim) + ".log");
+    const pid_t job = spawn(mpirun(3) + label_args(store), log_path);
+    wait_for_progress(store);
+    pid_t target = 0;
+    for (int i = 0; i < 500 && target == 0; ++i) {
+      for (const pid_t pid : descendants_named(job, "mll")) {
+        if (world_rank_of(pid) == victim) target = pid;
+      }
+      if (target == 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_NE(target, 0) << slurp(log_path);
+    ::kill(target, SIGKILL);
+    int status = 0;
+    waitpid(job, &status, 0);
+    const std::string log = slurp(log_path);
+    EXPECT_FALSE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << log;
+    // Unless the run had already finished when the kill came, each survivor said who died.
+    if (log.find("labeled 3") == std::string::npos) {
+      const std::string who = "rank " + std::to_string(victim) + " on host ";
+      const std::string pid = "(pid " + std::to_string(target) + ") ended before the job did";
+      for (int rank = 0; rank < 3; ++rank) {
+        if (rank == victim) continue;
+        const std::string prefix = "[rank " + std::to_string(rank) + "] error: " + who;
+        std::istringstream lines(log);
+        bool said = false;
+        for (std::string line; std::getline(lines, line);) {
+          said = said ||
+                 (line.find(prefix) != std::string::npos && line.find(pid) != std::string::npos &&
+                  line.find("rerun the same command to resume") != std::string::npos);
+        }
+        EXPECT_TRUE(said) << "rank " << rank << "\n" << log;
+      }
+    }
+    expect_verified(store);
+    const auto r = run_command(mpirun(3) + label_args(store), dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    expect_verified(store);
+    expect_identical(reference, store);
+  }
 }
 
 TEST_F(MpiLabelTest, AStopSignalOnOneRankStopsAllWithExit75) {
@@ -244,15 +286,6 @@ TEST_F(MpiLabelTest, AStopSignalOnOneRankStopsAllWithExit75) {
   const auto r = run_command(mpirun(2) + label_args(store), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_verified(store);
-}
-
-// The rank (OMPI_COMM_WORLD_RANK) of an mll process started by mpirun, or -1.
-int world_rank_of(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  const std::string env((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const std::string key = std::string("OMPI_COMM_WORLD_RANK=");
-  const auto at = env.find(key);
-  return at == std::string::npos ? -1 : std::atoi(env.c_str() + at + key.size());
 }
 
 // The signal contract under MPI (docs/running.md): SIGTERM or SIGUSR1 to rank 0 or rank 1 of

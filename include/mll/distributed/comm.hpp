@@ -40,6 +40,13 @@ class CommError : public IoError {
   using IoError::IoError;
 };
 
+// A rank of the job ended without finishing its part (killed, crashed, its node lost): no
+// collective call can complete any more, so the surviving ranks leave without one. Exit code 74.
+class PeerLost : public CommError {
+ public:
+  using CommError::CommError;
+};
+
 inline constexpr int kAnySource = -1;
 inline constexpr int kAnyTag = -1;
 inline constexpr int kMaxTag = 1 << 14;  // user tags are below; MPI guarantees at least 32767
