@@ -21,7 +21,8 @@
 # so COMMAND runs in the background and the script waits for it; the trap forwards the signal
 # to COMMAND's process (srun relays it to every task of the step), and mll commits its work and
 # exits 75. USR1 and TERM are forwarded; a TERM that reaches the batch shell at the time limit
-# is forwarded the same way (Slurm follows it with KILL after KillWait seconds).
+# is forwarded the same way (Slurm follows it with KILL after KillWait seconds). srun gets
+# every stop signal as USR1: it relays USR1 to the tasks but answers TERM with KILL.
 #
 # Exit status: COMMAND's, except that 75 is turned into a requeue (`scontrol requeue`) first.
 set -u
@@ -52,8 +53,12 @@ stop_signal=""
 forward() {
   stop_signal="$1"
   if [ "$child" -gt 0 ]; then
-    say "received SIG$1; forwarding to pid $child"
-    kill -s "$1" "$child" 2>/dev/null || true
+    # srun relays USR1 to every task but answers TERM by sending them KILL (nothing would be
+    # committed): to srun every stop signal goes as USR1, which mll treats like TERM.
+    local as="$1"
+    [ "$use_srun" -eq 1 ] && as=USR1
+    say "received SIG$1; forwarding to pid $child as SIG$as"
+    kill -s "$as" "$child" 2>/dev/null || true
   fi
 }
 trap 'forward USR1' USR1

@@ -177,7 +177,10 @@ void Coordinator::run(Mailbox& local) {
   while (local_active || !active_.empty()) {
     // First: after a rank died, the launcher's stop signal follows, and no stop can complete.
     lifeline_.throw_if_lost();
-    if (stop_flag_.requested() && !stopping_) stop(stop_flag_.signal());
+    if (stop_flag_.requested() && !stopping_) {
+      log::info("stop signal ", stop_flag_.signal(), " received: committing what is computed");
+      stop(stop_flag_.signal());
+    }
     bool busy = serve_local(local);
     if (local.drained()) local_active = false;
     busy = serve_remote() || busy;

@@ -31,6 +31,7 @@ class Relay {
   void run() {
     for (;;) {
       lifeline_.throw_if_lost();
+      log_signal();
       report_stop();
       take_stop();
       // The request first: the compute thread posts a result before it asks again, so every
@@ -66,6 +67,13 @@ class Relay {
     log::info("computed ", to_string(result.rows.front().kind), " rows [", first, ", ", last,
               ") for ", models, " model run(s), ", result.images_decoded, " images decoded",
               result.stopped ? " (stopped)" : "");
+  }
+
+  // A signal this process received, once, in this rank's log (whichever rank's stop comes first).
+  void log_signal() {
+    if (signal_logged_ || stop_signal() == 0) return;
+    signal_logged_ = true;
+    log::info("stop signal ", stop_signal(), " received");
   }
 
   // A stop signal received by this process goes to rank 0, which stops every rank.
@@ -117,6 +125,7 @@ class Relay {
       const auto waiting = comm_.probe(0, kAnyTag, "waiting for work from rank 0");
       if (!waiting) {
         lifeline_.throw_if_lost();
+        log_signal();
         std::this_thread::sleep_for(kPollInterval);
         continue;
       }
@@ -142,6 +151,7 @@ class Relay {
   StopFlag& stop_;
   const Lifeline& lifeline_;
   bool stop_reported_ = false;
+  bool signal_logged_ = false;
   bool released_ = false;
 };
 

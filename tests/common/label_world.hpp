@@ -3,6 +3,9 @@
 // tests (in-process and through the mll binary).
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -90,6 +93,32 @@ inline std::vector<std::string> write_world_models(const std::string& dir, const
 inline void copy_store(const std::string& from, const std::string& to) {
   std::filesystem::copy_file(from, to);
   std::filesystem::copy(from + ".d", to + ".d", std::filesystem::copy_options::recursive);
+}
+
+// Byte for byte: the stored float16 values of two stores, as read back.
+inline void expect_same_bytes(const Matrix& a, const Matrix& b, const std::string& id) {
+  ASSERT_EQ(a.rows, b.rows) << id;
+  ASSERT_EQ(a.cols, b.cols) << id;
+  EXPECT_EQ(std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)), 0)
+      << id;
+}
+
+// Two stores hold the same embeddings (byte for byte) and labels for every model of `ids`.
+inline void expect_identical_stores(const std::string& a_path, const std::string& b_path,
+                                    const std::vector<std::string>& ids) {
+  const auto a = store::Store::open(a_path, store::Store::Mode::kRead);
+  const auto b = store::Store::open(b_path, store::Store::Mode::kRead);
+  const auto images = static_cast<std::int64_t>(a.probe().image_count());
+  for (const auto& id : ids) {
+    ASSERT_TRUE(b.find_model(id)) << id;
+    expect_same_bytes(a.read_text_embeddings(id), b.read_text_embeddings(id), id);
+    expect_same_bytes(a.read_image_embeddings(id, 0, images),
+                      b.read_image_embeddings(id, 0, images), id);
+    const auto la = a.read_labels(id), lb = b.read_labels(id);
+    EXPECT_EQ(la.node_top1, lb.node_top1) << id;
+    EXPECT_EQ(la.node_confusion, lb.node_confusion) << id;
+    EXPECT_EQ(la.subtree_top1, lb.subtree_top1) << id;
+  }
 }
 
 // The whole world under `scratch` through the mll binary: graph.h5 of world_seeds() (mll graph

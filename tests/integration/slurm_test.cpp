@@ -21,7 +21,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iostream>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "label_world.hpp"
@@ -72,21 +74,41 @@ bool wait_for(const std::function<bool()>& done, double seconds) {
   return done();
 }
 
-// A single-node Slurm (slurmctld + slurmd + munged) living in `dir`.
+// A Slurm (slurmctld + slurmd per node + munged) living in `dir`. One node on the loopback, or
+// two "nodes" in network namespaces of their own joined by a veth pair (environment.md): each
+// has its own network stack, so srun/PMIx and Open MPI talk TCP between them as between hosts.
+// The addresses exist only inside the namespaces this cluster creates.
 class SlurmCluster {
  public:
-  explicit SlurmCluster(std::string dir) : dir_(std::move(dir)) {}
+  SlurmCluster(std::string dir, int nodes) : dir_(std::move(dir)), nodes_(nodes) {
+    const std::string tag = std::to_string(::getpid());
+    ns_ = {"mll" + tag + "a", "mll" + tag + "b"};
+  }
   ~SlurmCluster() { stop(); }
   SlurmCluster(const SlurmCluster&) = delete;
   SlurmCluster& operator=(const SlurmCluster&) = delete;
 
-  // Empty when the cluster is up, else why not.
-  std::string start(const ScratchDir& scratch) {
+  // Runs a Slurm client command where the controller is reachable (inside node 1's namespace).
+  std::string in_cluster(const std::string& command) const {
+    return nodes_ == 1 ? command : "nsenter --net=/run/netns/" + ns_[0] + " " + command;
+  }
+
+  // Empty when the cluster is up; otherwise why not, and *skip is set when the machine cannot
+  // host it at all (no network namespaces: not root, a container without the capability).
+  std::string start(const ScratchDir& scratch, bool* skip) {
+    *skip = false;
     const std::string munged = find_program("munged");
     const std::string slurmctld = find_program("slurmctld");
     const std::string slurmd = find_program("slurmd");
-    for (const auto& d : {"state", "spool", "log", "munge", "tmp"})
+    for (const auto& d : {"state", "log", "munge", "spool-n1", "spool-n2", "tmp-n1", "tmp-n2"})
       fsys::create_directories(dir_ + "/" + d);
+    if (nodes_ == 2) {
+      const std::string why = make_namespaces(scratch);
+      if (!why.empty()) {
+        *skip = true;
+        return why;
+      }
+    }
     // A key of our own: the cluster does not depend on (or touch) the machine's munge setup.
     const std::string key = dir_ + "/munge/munge.key";
     auto r = run_command("dd if=/dev/urandom of=" + key + " bs=1024 count=1 && chmod 600 " + key,
@@ -99,68 +121,136 @@ class SlurmCluster {
                         "/munge/munged.log --seed-file=" + dir_ + "/munge/munged.seed",
                     scratch);
     if (r.exit_code != 0) return "munged failed: " + r.err;
+    write_conf();
+    ::setenv("SLURM_CONF", (dir_ + "/slurm.conf").c_str(), 1);
+    const std::string conf = " -f " + dir_ + "/slurm.conf";
+    r = run_command("timeout 30 " + in_node(0, slurmctld + conf), scratch);
+    if (r.exit_code != 0) return "slurmctld failed: " + r.err + log_tail();
+    for (int node = 0; node < nodes_; ++node) {
+      r = run_command(
+          "timeout 30 " + in_node(node, slurmd + conf + " -N n" + std::to_string(node + 1)),
+          scratch);
+      if (r.exit_code != 0) return "slurmd failed: " + r.err + log_tail();
+    }
+    const bool idle = wait_for([&] { return idle_nodes(scratch) == nodes_; }, 30);
+    if (!idle) return "the nodes did not become idle" + log_tail();
+    return "";
+  }
+
+  // The processes running in node `node`'s network namespace (two-node clusters).
+  std::vector<pid_t> pids_on_node(int node, const ScratchDir& scratch) const {
+    std::istringstream out(run_command("ip netns pids " + ns_[node], scratch).out);
+    std::vector<pid_t> pids;
+    for (pid_t pid = 0; out >> pid;) pids.push_back(pid);
+    return pids;
+  }
+
+  // How many nodes are idle (none allocated, none completing).
+  int idle_nodes(const ScratchDir& scratch) const {
+    const std::string out = run_command(in_cluster("timeout 10 sinfo -h -N -o %T"), scratch).out;
+    int n = 0;
+    for (auto at = out.find("idle"); at != std::string::npos; at = out.find("idle", at + 1)) ++n;
+    return n;
+  }
+
+  // Stops the daemons by their pid files (never by name), then removes the namespaces (and the
+  // veth pair with them).
+  void stop() {
+    if (started_) {
+      started_ = false;
+      for (const auto& pid_file : {dir_ + "/slurmd-n1.pid", dir_ + "/slurmd-n2.pid",
+                                   dir_ + "/slurmctld.pid", dir_ + "/munge/munged.pid"}) {
+        std::ifstream in(pid_file);
+        pid_t pid = 0;
+        if (!(in >> pid) || pid <= 1) continue;
+        ::kill(pid, SIGTERM);
+        const bool gone = wait_for([&] { return ::kill(pid, 0) != 0; }, 10);
+        if (!gone) ::kill(pid, SIGKILL);
+      }
+      ::unsetenv("SLURM_CONF");
+    }
+    if (namespaces_) {
+      namespaces_ = false;
+      for (const auto& ns : ns_) std::system(("ip netns del " + ns + " 2>/dev/null").c_str());
+    }
+  }
+
+  std::string log_tail() const {
+    std::string out = "\n--- slurmctld.log\n" + slurp(dir_ + "/log/slurmctld.log");
+    for (int node = 1; node <= nodes_; ++node) {
+      const std::string name = "slurmd-n" + std::to_string(node) + ".log";
+      out += "\n--- " + name + "\n" + slurp(dir_ + "/log/" + name);
+    }
+    return out;
+  }
+
+ private:
+  // The command run inside node `node`'s network namespace (nsenter, not `ip netns exec`, which
+  // remounts /sys and hides the cgroup file system from slurmd).
+  std::string in_node(int node, const std::string& command) const {
+    return nodes_ == 1 ? command : "nsenter --net=/run/netns/" + ns_[node] + " " + command;
+  }
+
+  std::string make_namespaces(const ScratchDir& scratch) {
+    const std::string a = ns_[0], b = ns_[1];
+    const std::string va = "v" + a, vb = "v" + b;  // interface names: 15 characters at most
+    auto r = run_command("ip netns add " + a, scratch);
+    if (r.exit_code != 0) return "cannot create a network namespace (needs root): " + r.err;
+    namespaces_ = true;
+    r = run_command("ip netns add " + b + " && ip link add " + va + " type veth peer name " + vb +
+                        " && ip link set " + va + " netns " + a + " && ip link set " + vb +
+                        " netns " + b + " && ip -n " + a + " addr add " + kAddress[0] + "/30 dev " +
+                        va + " && ip -n " + b + " addr add " + kAddress[1] + "/30 dev " + vb +
+                        " && ip -n " + a + " link set lo up && ip -n " + b +
+                        " link set lo up && ip -n " + a + " link set " + va + " up && ip -n " + b +
+                        " link set " + vb + " up",
+                    scratch);
+    if (r.exit_code != 0) return "cannot join the namespaces with a veth pair: " + r.err;
+    return "";
+  }
+
+  void write_conf() const {
     std::ofstream conf(dir_ + "/slurm.conf");
-    conf << "ClusterName=mll\nSlurmctldHost=localhost\n"
+    conf << "ClusterName=mll\n"
+         << (nodes_ == 1 ? std::string("SlurmctldHost=localhost\n")
+                         : "SlurmctldHost=localhost(" + std::string(kAddress[0]) + ")\n")
          << "SlurmctldPort=" << free_port() << "\nSlurmdPort=" << free_port() << "\n"
          << "SlurmUser=root\nSlurmdUser=root\n"
          << "AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket=" << dir_
          << "/munge/munge.sock\n"
-         << "StateSaveLocation=" << dir_ << "/state\nSlurmdSpoolDir=" << dir_ << "/spool\n"
+         << "StateSaveLocation=" << dir_ << "/state\nSlurmdSpoolDir=" << dir_ << "/spool-%n\n"
          << "SlurmctldPidFile=" << dir_ << "/slurmctld.pid\nSlurmdPidFile=" << dir_
-         << "/slurmd.pid\n"
+         << "/slurmd-%n.pid\n"
          << "SlurmctldLogFile=" << dir_ << "/log/slurmctld.log\nSlurmdLogFile=" << dir_
-         << "/log/slurmd.log\n"
+         << "/log/slurmd-%n.log\n"
          << "ProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n"
          << "JobAcctGatherType=jobacct_gather/none\nAccountingStorageType=accounting_storage/none\n"
          << "JobCompType=jobcomp/none\nSwitchType=switch/none\nMpiDefault=pmix\n"
          << "ReturnToService=2\nSchedulerType=sched/backfill\nSelectType=select/cons_tres\n"
          << "SelectTypeParameters=CR_Core\nInactiveLimit=0\nMinJobAge=300\nKillWait=5\n"
          << "Waittime=0\n"
-         // Its own TmpFS: the PMIx plugin creates <TmpFS>/spmix_appdir_<uid>_<job>.<step>, and
-         // two test clusters running at once both have a job 1 (the second step fails to start).
-         << "TmpFS=" << dir_ << "/tmp\n"
-         << "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\n"
-         << "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP\n";
-    conf.close();
-    ::setenv("SLURM_CONF", (dir_ + "/slurm.conf").c_str(), 1);
-    r = run_command("timeout 30 " + slurmctld + " -f " + dir_ + "/slurm.conf", scratch);
-    if (r.exit_code != 0) return "slurmctld failed: " + r.err + log_tail();
-    r = run_command("timeout 30 " + slurmd + " -f " + dir_ + "/slurm.conf", scratch);
-    if (r.exit_code != 0) return "slurmd failed: " + r.err + log_tail();
-    const bool idle = wait_for(
-        [&] {
-          return run_command("timeout 10 sinfo -h -o %T", scratch).out.find("idle") !=
-                 std::string::npos;
-        },
-        30);
-    if (!idle) return "the node did not become idle" + log_tail();
-    return "";
-  }
-
-  // Stops the daemons by their pid files (never by name): slurmd, slurmctld, munged.
-  void stop() {
-    if (!started_) return;
-    started_ = false;
-    for (const auto& pid_file :
-         {dir_ + "/slurmd.pid", dir_ + "/slurmctld.pid", dir_ + "/munge/munged.pid"}) {
-      std::ifstream in(pid_file);
-      pid_t pid = 0;
-      if (!(in >> pid) || pid <= 1) continue;
-      ::kill(pid, SIGTERM);
-      const bool gone = wait_for([&] { return ::kill(pid, 0) != 0; }, 10);
-      if (!gone) ::kill(pid, SIGKILL);
+         // A TmpFS per node and per cluster: the PMIx plugin creates
+         // <TmpFS>/spmix_appdir_<uid>_<job>.<step> on every node, and two test clusters running
+         // at once both have a job 1 (the second step would fail to start).
+         << "TmpFS=" << dir_ << "/tmp-%n\n";
+    if (nodes_ == 1) {
+      conf << "NodeName=n1 NodeHostname=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN\n"
+           << "PartitionName=debug Nodes=n1 Default=YES MaxTime=INFINITE State=UP\n";
+    } else {
+      conf << "NodeName=n1 NodeAddr=" << kAddress[0] << " CPUs=1 State=UNKNOWN\n"
+           << "NodeName=n2 NodeAddr=" << kAddress[1] << " CPUs=1 State=UNKNOWN\n"
+           << "PartitionName=debug Nodes=n1,n2 Default=YES MaxTime=INFINITE State=UP\n";
     }
-    ::unsetenv("SLURM_CONF");
   }
 
-  std::string log_tail() const {
-    return "\n--- slurmctld.log\n" + slurp(dir_ + "/log/slurmctld.log") + "\n--- slurmd.log\n" +
-           slurp(dir_ + "/log/slurmd.log");
-  }
+  // A /30 of the private range, used only inside this cluster's namespaces.
+  static constexpr const char* kAddress[2] = {"10.254.77.1", "10.254.77.2"};
 
- private:
   std::string dir_;
+  int nodes_;
+  std::vector<std::string> ns_;
   bool started_ = false;
+  bool namespaces_ = false;
 };
 
 class SlurmTest : public ::testing::Test {
@@ -176,14 +266,16 @@ class SlurmTest : public ::testing::Test {
     char short_dir[] = "/tmp/mll-slurm-XXXXXX";
     ASSERT_NE(::mkdtemp(short_dir), nullptr);
     slurm_dir_ = short_dir;
-    cluster_ = std::make_unique<SlurmCluster>(slurm_dir_);
-    const std::string why = cluster_->start(dir_);
+    cluster_ = std::make_unique<SlurmCluster>(slurm_dir_, nodes_);
+    bool skip = false;
+    const std::string why = cluster_->start(dir_, &skip);
+    if (skip) GTEST_SKIP() << why;
     ASSERT_TRUE(why.empty()) << why;
   }
   void TearDown() override {
     if (cluster_) {
       // Our cluster's jobs only (SLURM_CONF points at it), then the daemons.
-      run_command("timeout 20 scancel --partition=debug", dir_);
+      run_command(slurm("timeout 20 scancel --partition=debug"), dir_);
       cluster_->stop();
     }
     std::error_code ec;
@@ -226,8 +318,37 @@ class SlurmTest : public ::testing::Test {
            "/slurm,MLL_CONFIG=" + config();
   }
 
+  // A Slurm client command of this test's cluster.
+  std::string slurm(const std::string& command) const { return cluster_->in_cluster(command); }
   std::string show_job(const std::string& id) {
-    return run_command("timeout 10 scontrol show job " + id, dir_).out;
+    return run_command(slurm("timeout 10 scontrol show job " + id), dir_).out;
+  }
+  // Submits an sbatch file from the world folder; returns the job id.
+  std::string submit(const std::string& options, const std::string& file) {
+    const auto r = run_command("cd " + world() + " && " +
+                                   slurm("timeout 30 sbatch --parsable " + options + " " +
+                                         exports() + " " + source_dir() + "/jobs/" + file),
+                               dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out.substr(0, r.out.find_first_of(";\n"));
+  }
+  bool job_ended(const std::string& job) {
+    const std::string state = field(show_job(job), "JobState");
+    return state == "COMPLETED" || state == "FAILED" || state == "CANCELLED";
+  }
+  // A job that requeued itself waits ~2 minutes before it is eligible again; start it now. Only
+  // once its first run has left every node: slurmd refuses a batch job whose credential it
+  // revoked within the same second ("already killed, do not launch batch job").
+  void release_requeued(const std::string& job) {
+    ASSERT_TRUE(wait_for(
+        [&] {
+          return field(show_job(job), "JobState") == "PENDING" &&
+                 cluster_->idle_nodes(dir_) == nodes_;
+        },
+        60))
+        << show_job(job);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    run_command(slurm("timeout 10 scontrol update JobId=" + job + " StartTime=now"), dir_);
   }
   static std::string field(const std::string& text, const std::string& key) {
     std::smatch m;
@@ -253,6 +374,7 @@ class SlurmTest : public ::testing::Test {
     }
   }
 
+  int nodes_ = 1;
   ScratchDir dir_;
   std::string slurm_dir_;
   std::unique_ptr<SlurmCluster> cluster_;
@@ -263,23 +385,17 @@ TEST_F(SlurmTest, MpiJobGetsTheWarningSignalExits75IsRequeuedAndTheRerunComplete
   build_world(100, 6);
   const std::size_t empty = store_files();
   // jobs/label-mpi.sbatch asks for 2 nodes x 4 GPU tasks: on this 2-CPU node, 2 tasks of 1 CPU.
-  auto r = run_command("cd " + world() + " && timeout 30 sbatch --parsable -N 1 " +
-                           "--ntasks-per-node=2 -c 1 --gpus-per-task=0 " + exports() + " " +
-                           source_dir() + "/jobs/label-mpi.sbatch",
-                       dir_);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::string job = r.out.substr(0, r.out.find_first_of(";\n"));
+  const std::string job =
+      submit("-N 1 --ntasks-per-node=2 -c 1 --gpus-per-task=0", "label-mpi.sbatch");
+  ASSERT_FALSE(job.empty());
   const std::string out_file = world() + "/mll-label-" + job + ".out";
   const std::string launcher_log = world() + "/mll-jobs/" + job + "/launcher.log";
 
   // Mid-run: the ranks have committed their first shards.
-  const auto ended = [&] {
-    const std::string state = field(show_job(job), "JobState");
-    return state == "COMPLETED" || state == "FAILED" || state == "CANCELLED";
-  };
-  ASSERT_TRUE(wait_for([&] { return store_files() > empty + 2 || ended(); }, 90) && !ended())
+  ASSERT_TRUE(wait_for([&] { return store_files() > empty + 2 || job_ended(job); }, 90) &&
+              !job_ended(job))
       << show_job(job) << slurp(out_file) << cluster_->log_tail();
-  r = run_command("timeout 10 scancel --signal=USR1 --batch " + job, dir_);
+  auto r = run_command(slurm("timeout 10 scancel --signal=USR1 --batch " + job), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
 
   // The launcher forwards the signal, mll commits and exits 75, the launcher requeues.
@@ -292,8 +408,7 @@ TEST_F(SlurmTest, MpiJobGetsTheWarningSignalExits75IsRequeuedAndTheRerunComplete
   r = run_mll("store verify " + store(), dir_);
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;  // the interrupted run left a valid store
 
-  // Slurm holds a requeued job for ~2 minutes before it is eligible again; start it now.
-  run_command("timeout 10 scontrol update JobId=" + job + " StartTime=now", dir_);
+  release_requeued(job);
   ASSERT_TRUE(wait_for([&] { return field(show_job(job), "JobState") == "COMPLETED"; }, 120))
       << show_job(job) << slurp(out_file) << slurp(launcher_log) << cluster_->log_tail();
   EXPECT_EQ(field(show_job(job), "ExitCode"), "0:0");
@@ -321,10 +436,11 @@ TEST_F(SlurmTest, ArrayTasksLabelZooSlicesThenTheDependentSelectJobRuns) {
   const std::string holder = "testhost " + std::to_string(::getpid()) + " 2000-01-01T00:00:00Z\n";
   ASSERT_EQ(::pwrite(lock_fd, holder.data(), holder.size(), 0),
             static_cast<ssize_t>(holder.size()));
-  auto r =
-      run_command("cd " + world() + " && timeout 60 " + source_dir() +
-                      "/jobs/submit-array.sh --array 0-1 -- -c 1 --gpus-per-task=0 " + exports(),
-                  dir_);
+  auto r = run_command(
+      "cd " + world() + " && " +
+          slurm("timeout 60 " + source_dir() +
+                "/jobs/submit-array.sh --array 0-1 -- -c 1 --gpus-per-task=0 " + exports()),
+      dir_);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(r.out, m, std::regex("label array job (\\d+)"))) << r.out;
@@ -370,6 +486,177 @@ TEST_F(SlurmTest, ArrayTasksLabelZooSlicesThenTheDependentSelectJobRuns) {
       << slurp(world() + "/mll-select-" + select_job + ".out");
   EXPECT_NE(slurp(world() + "/mll-select-" + select_job + ".out").find("selection for task pets"),
             std::string::npos);
+}
+
+// The signal contract through the launcher (docs/running.md): USR1 or TERM to the batch shell
+// at any moment of the job, from its first instant on, ends in a requeue (exit 75) or, when
+// mll had already finished, in exit 0; either way the job ends COMPLETED and the store is the
+// uninterrupted run's.
+TEST_F(SlurmTest, AWarningSignalAtAnyMomentOfTheJobRequeuesItAndItEndsCompleted) {
+  build_world(20, 2);
+  const std::string empty = world() + "/empty.h5";
+  const std::string reference = world() + "/reference.h5";
+  copy_store(store(), empty);
+  copy_store(store(), reference);
+  auto r = run_mll("label -c " + config() + " --store " + reference, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int requeued = 0;
+  for (const char* signal : {"USR1", "TERM"}) {
+    for (const int delay_ms : {0, 50, 100, 250, 500, 1000, 2000, 3000}) {
+      const std::string what =
+          std::string("SIG") + signal + " at " + std::to_string(delay_ms) + " ms";
+      SCOPED_TRACE(what);
+      std::error_code ec;
+      fsys::remove(store(), ec);
+      fsys::remove_all(store() + ".d", ec);
+      copy_store(empty, store());
+      const std::string job = submit("-n 1 -c 1 --gpus-per-task=0", "label-mpi.sbatch");
+      ASSERT_FALSE(job.empty());
+      ASSERT_TRUE(wait_for([&] { return field(show_job(job), "JobState") != "PENDING"; }, 60))
+          << show_job(job);
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      run_command(slurm("timeout 10 scancel --signal=" + std::string(signal) + " --batch " + job),
+                  dir_);
+      const std::string launcher_log = world() + "/mll-jobs/" + job + "/launcher.log";
+      const std::string out_file = world() + "/mll-label-" + job + ".out";
+      // Requeued (then released here) or finished before the signal mattered.
+      ASSERT_TRUE(wait_for(
+          [&] {
+            const std::string shown = show_job(job);
+            return field(shown, "Restarts") == "1" || field(shown, "JobState") == "COMPLETED" ||
+                   field(shown, "JobState") == "FAILED";
+          },
+          90))
+          << show_job(job) << slurp(launcher_log);
+      if (field(show_job(job), "Restarts") == "1") {
+        ++requeued;
+        EXPECT_NE(slurp(launcher_log).find("command exited with 75"), std::string::npos)
+            << slurp(launcher_log);
+        release_requeued(job);
+      }
+      ASSERT_TRUE(wait_for([&] { return job_ended(job); }, 120))
+          << show_job(job) << slurp(launcher_log) << cluster_->log_tail();
+      EXPECT_EQ(field(show_job(job), "JobState"), "COMPLETED")
+          << show_job(job) << slurp(out_file) << slurp(launcher_log);
+      EXPECT_EQ(field(show_job(job), "ExitCode"), "0:0") << slurp(launcher_log);
+      expect_store_complete();
+      expect_identical_stores(reference, store(), ids_);
+    }
+  }
+  // The signals came early enough to matter at least at the short delays.
+  EXPECT_GT(requeued, 0);
+  std::cout << "requeued " << requeued << " of 16 signalled jobs (the others had finished)\n";
+}
+
+// Two nodes (network namespaces), one MPI rank each: `sbatch -N 2 jobs/label-mpi.sbatch` gives
+// the store one process gives; a warning signal mid-run reaches the rank on each node, the job
+// requeues and its rerun finishes to that same store. A rank killed on the second node is
+// reported by the rank on the first.
+class TwoNodeSlurmTest : public SlurmTest {
+ protected:
+  TwoNodeSlurmTest() { nodes_ = 2; }
+  // The ranks are on two network stacks: Open MPI needs its TCP transport (the test main
+  // limits it to shared memory for single-node runs).
+  void SetUp() override {
+    const char* btl = std::getenv("OMPI_MCA_btl");
+    saved_btl_ = btl ? btl : "";
+    ::setenv("OMPI_MCA_btl", "self,vader,tcp", 1);
+    SlurmTest::SetUp();
+  }
+  void TearDown() override {
+    SlurmTest::TearDown();
+    ::setenv("OMPI_MCA_btl", saved_btl_.c_str(), 1);
+  }
+  std::string saved_btl_;
+  std::string rank_log(const std::string& job, int rank) const {
+    return slurp(world() + "/mll-jobs/" + job + "/ranks/rank-" + std::to_string(rank) + ".log");
+  }
+  void fresh_store(const std::string& empty) {
+    std::error_code ec;
+    fsys::remove(store(), ec);
+    fsys::remove_all(store() + ".d", ec);
+    copy_store(empty, store());
+  }
+};
+
+TEST_F(TwoNodeSlurmTest, OneRankPerNodeGivesTheOneProcessStoreAndAWarningSignalReachesBoth) {
+  build_world(100, 4);
+  const std::string empty = world() + "/empty.h5";
+  const std::string reference = world() + "/reference.h5";
+  copy_store(store(), empty);
+  copy_store(store(), reference);
+  auto r = run_mll("label -c " + config() + " --store " + reference, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string resources = "-N 2 --ntasks-per-node=1 -c 1 --gpus-per-task=0";
+
+  // A plain run.
+  std::string job = submit(resources, "label-mpi.sbatch");
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(wait_for([&] { return job_ended(job); }, 240))
+      << show_job(job) << slurp(world() + "/mll-label-" + job + ".out") << cluster_->log_tail();
+  const std::string shown = show_job(job);
+  EXPECT_EQ(field(shown, "JobState"), "COMPLETED") << shown;
+  EXPECT_EQ(field(shown, "NumNodes"), "2") << shown;
+  EXPECT_EQ(field(shown, "NodeList"), "n[1-2]") << shown;
+  EXPECT_NE(rank_log(job, 1).find("computed image rows"), std::string::npos) << rank_log(job, 1);
+  expect_store_complete();
+  expect_identical_stores(reference, store(), ids_);
+
+  // USR1 to the batch shell on n1 mid-run: srun relays it to the rank on each node.
+  fresh_store(empty);
+  const std::size_t files = store_files();
+  job = submit(resources, "label-mpi.sbatch");
+  ASSERT_FALSE(job.empty());
+  const std::string launcher_log = world() + "/mll-jobs/" + job + "/launcher.log";
+  ASSERT_TRUE(wait_for([&] { return store_files() > files + 2 || job_ended(job); }, 120) &&
+              !job_ended(job))
+      << show_job(job) << cluster_->log_tail();
+  r = run_command(slurm("timeout 10 scancel --signal=USR1 --batch " + job), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_TRUE(wait_for([&] { return field(show_job(job), "Restarts") == "1"; }, 90))
+      << show_job(job) << slurp(launcher_log);
+  EXPECT_NE(slurp(launcher_log).find("command exited with 75"), std::string::npos)
+      << slurp(launcher_log);
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_NE(rank_log(job, rank).find("stop signal 10 received"), std::string::npos)
+        << "rank " << rank << "\n"
+        << rank_log(job, rank);
+  }
+  release_requeued(job);
+  ASSERT_TRUE(wait_for([&] { return job_ended(job); }, 240))
+      << show_job(job) << slurp(launcher_log) << cluster_->log_tail();
+  EXPECT_EQ(field(show_job(job), "JobState"), "COMPLETED") << show_job(job);
+  expect_store_complete();
+  expect_identical_stores(reference, store(), ids_);
+
+  // The rank on n2 killed mid-run: the rank on n1 says which rank, host and pid it lost.
+  fresh_store(empty);
+  job = submit(resources, "label-mpi.sbatch");
+  ASSERT_FALSE(job.empty());
+  ASSERT_TRUE(wait_for([&] { return store_files() > files + 2 || job_ended(job); }, 120) &&
+              !job_ended(job))
+      << show_job(job) << cluster_->log_tail();
+  pid_t victim = 0;
+  for (const pid_t pid : cluster_->pids_on_node(1, dir_)) {
+    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    if (comm >> name && name == "mll") victim = pid;
+  }
+  ASSERT_NE(victim, 0);
+  ::kill(victim, SIGKILL);
+  ASSERT_TRUE(wait_for([&] { return job_ended(job); }, 120)) << show_job(job);
+  const std::string lost = "rank 1 on host ";
+  const std::string pid = "(pid " + std::to_string(victim) + ") ended before the job did";
+  const std::string log0 = rank_log(job, 0);
+  EXPECT_NE(log0.find(lost), std::string::npos) << log0;
+  EXPECT_NE(log0.find(pid), std::string::npos) << log0;
+  r = run_mll("store verify " + store(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  job = submit(resources, "label-mpi.sbatch");  // the rerun resumes
+  ASSERT_TRUE(wait_for([&] { return job_ended(job); }, 240)) << show_job(job);
+  EXPECT_EQ(field(show_job(job), "JobState"), "COMPLETED") << show_job(job);
+  expect_store_complete();
+  expect_identical_stores(reference, store(), ids_);
 }
 
 }  // namespace

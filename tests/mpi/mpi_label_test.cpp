@@ -35,14 +35,6 @@ std::string mpirun(int ranks) {
          std::to_string(ranks) + " " + mll_exe();
 }
 
-// Byte for byte: the stored float16 values of two stores, as read back.
-void expect_same_bytes(const Matrix& a, const Matrix& b, const std::string& id) {
-  ASSERT_EQ(a.rows, b.rows) << id;
-  ASSERT_EQ(a.cols, b.cols) << id;
-  EXPECT_EQ(std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)), 0)
-      << id;
-}
-
 class MpiLabelTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -60,19 +52,7 @@ class MpiLabelTest : public ::testing::Test {
     return " label --store " + store + " --zoo " + (dir_ / "zoo.json") + kFlags;
   }
   void expect_identical(const std::string& a_path, const std::string& b_path) {
-    const auto a = store::Store::open(a_path, store::Store::Mode::kRead);
-    const auto b = store::Store::open(b_path, store::Store::Mode::kRead);
-    const auto images = static_cast<std::int64_t>(a.probe().image_count());
-    for (const auto& id : ids_) {
-      ASSERT_TRUE(b.find_model(id)) << id;
-      expect_same_bytes(a.read_text_embeddings(id), b.read_text_embeddings(id), id);
-      expect_same_bytes(a.read_image_embeddings(id, 0, images),
-                        b.read_image_embeddings(id, 0, images), id);
-      const auto la = a.read_labels(id), lb = b.read_labels(id);
-      EXPECT_EQ(la.node_top1, lb.node_top1) << id;
-      EXPECT_EQ(la.node_confusion, lb.node_confusion) << id;
-      EXPECT_EQ(la.subtree_top1, lb.subtree_top1) << id;
-    }
+    expect_identical_stores(a_path, b_path, ids_);
   }
   void expect_verified(const std::string& store) {
     const auto r = run_mll("store verify " + store, dir_);
