@@ -13,11 +13,19 @@ function(mll_set_warnings target)
   endif()
 endfunction()
 
-# mll_add_module(<name> SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+# mll_add_module(<name> [SHARED] SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
 # Defines the library mll_<name> (alias mll::<name>) with public headers under include/mll/<name>/.
+# Static, except a module whose state must be one per process while a plugin
+# (libmll_torch.so) shares it: SHARED.
 function(mll_add_module name)
-  cmake_parse_arguments(ARG "" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
-  add_library(mll_${name} STATIC ${ARG_SOURCES})
+  cmake_parse_arguments(ARG "SHARED" "" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  if(ARG_SHARED)
+    add_library(mll_${name} SHARED ${ARG_SOURCES})
+    set_target_properties(mll_${name} PROPERTIES INSTALL_RPATH "$ORIGIN")
+    install(TARGETS mll_${name} LIBRARY DESTINATION lib/mll)
+  else()
+    add_library(mll_${name} STATIC ${ARG_SOURCES})
+  endif()
   add_library(mll::${name} ALIAS mll_${name})
   target_include_directories(mll_${name} PUBLIC ${PROJECT_SOURCE_DIR}/include
                                          PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})

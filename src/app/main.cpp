@@ -1,6 +1,6 @@
 // mll: the command-line entry point. A stop signal (Slurm's preemption warning) may arrive at
-// any moment, also while the ~300 shared libraries behind libtorch, OpenCV and HDF5 load, which
-// takes a second or more and happens before any code of a normally linked program runs. So this
+// any moment, also while the shared libraries behind MPI and HDF5 (and later libtorch's ~290)
+// load, which happens before any code of a normally linked program runs. So this
 // executable links nothing but the C and C++ runtimes: its first instructions install handlers
 // that record SIGTERM, SIGUSR1 and SIGINT (and unblock them, should the parent have blocked
 // them), then it loads the rest of mll (libmll_app.so, beside it or in ../lib/mll) and runs it
