@@ -13,7 +13,10 @@ void add_device_options(po::options_description& d) {
                   "auto (CUDA when available), cpu, cuda or cuda:N")(
       "threads", po::value<int>()->default_value(0)->value_name("N"),
       "CPU threads for the model (0: the CPUs this process may use; label shares them with "
-      "decoding)")("half", po::bool_switch(), "run models in float16 (CUDA only)");
+      "decoding)")("precision", po::value<std::string>()->default_value("auto")->value_name("P"),
+                   "number format of the towers: auto (fp16 on CUDA, fp32 on the CPU), fp32, "
+                   "fp16 (CUDA only) or bf16; keep it the same across reruns of one store")(
+      "half", po::bool_switch(), "the same as --precision fp16");
 }
 
 zoo::RunOptions run_options(const po::variables_map& vm) {
@@ -26,10 +29,14 @@ zoo::RunOptions run_options(const po::variables_map& vm) {
   zoo::set_threads(chosen);
   zoo::RunOptions options;
   options.device = zoo::parse_device(vm["device"].as<std::string>());
-  options.half = vm["half"].as<bool>();
-  if (options.half && !options.device.is_cuda()) {
-    MLL_THROW(UsageError, "--half needs a CUDA device (got ", options.device.str(), ")");
+  std::string precision = vm["precision"].as<std::string>();
+  if (vm["half"].as<bool>()) {
+    if (!vm["precision"].defaulted() && precision != "fp16") {
+      MLL_THROW(UsageError, "--half contradicts --precision ", precision);
+    }
+    precision = "fp16";
   }
+  options.precision = zoo::parse_precision(precision, options.device);
   return options;
 }
 

@@ -418,7 +418,7 @@ Committer::Committer(store::Store& store, const WorkPlan& plan, const LabelOptio
   const nlohmann::json config = {{"batch", options.batch},
                                  {"text_batch", options.text_batch},
                                  {"device", options.run.device.str()},
-                                 {"half", options.run.half},
+                                 {"precision", zoo::to_string(options.run.precision)},
                                  {"fast_decode", options.fast_decode},
                                  {"mll_version", version()}};
   config_json_ = config.dump();

@@ -111,6 +111,32 @@ Device parse_device(const std::string& text) {
   return d;
 }
 
+std::string to_string(Precision precision) {
+  switch (precision) {
+    case Precision::kFp16:
+      return "fp16";
+    case Precision::kBf16:
+      return "bf16";
+    case Precision::kFp32:
+      break;
+  }
+  return "fp32";
+}
+
+Precision parse_precision(const std::string& text, const Device& device) {
+  if (text == "auto") return device.is_cuda() ? Precision::kFp16 : Precision::kFp32;
+  if (text == "fp32") return Precision::kFp32;
+  if (text == "bf16") return Precision::kBf16;
+  if (text == "fp16") {
+    if (!device.is_cuda()) {
+      MLL_THROW(UsageError, "--precision fp16 needs a CUDA device (got ", device.str(),
+                "); on the CPU use fp32 or bf16");
+    }
+    return Precision::kFp16;
+  }
+  MLL_THROW(UsageError, "unknown precision '", text, "' (expected auto, fp32, fp16 or bf16)");
+}
+
 void set_threads(int n) {
   if (n < 1) MLL_THROW(UsageError, "thread count must be at least 1, got ", n);
   detail::engine().set_threads(n);
@@ -164,7 +190,7 @@ const std::string& Model::id() const noexcept { return impl_->loaded->spec.id; }
 const std::string& Model::path() const noexcept { return impl_->loaded->path; }
 const ModelSpec& Model::spec() const noexcept { return impl_->loaded->spec; }
 Device Model::device() const noexcept { return impl_->loaded->opts.device; }
-bool Model::half() const noexcept { return impl_->loaded->opts.half; }
+Precision Model::precision() const noexcept { return impl_->loaded->opts.precision; }
 std::int64_t Model::parameter_count() const noexcept { return impl_->loaded->parameter_count(); }
 std::int64_t Model::embed_dim() const noexcept { return impl_->loaded->embed_dim(); }
 

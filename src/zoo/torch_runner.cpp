@@ -20,6 +20,11 @@ namespace mll::zoo::detail {
 namespace stdfs = std::filesystem;
 namespace {
 
+// to_string(Precision) without linking the zoo's own code.
+const char* precision_name(Precision p) {
+  return p == Precision::kFp16 ? "fp16" : p == Precision::kBf16 ? "bf16" : "fp32";
+}
+
 // Device::str() without linking the zoo's own code.
 std::string device_name(const Device& device) {
   return device.is_cuda() ? cat("cuda:", device.index) : std::string("cpu");
@@ -44,6 +49,12 @@ class TorchModel final : public LoadedModel {
                : at::Device(at::kCPU);
   }
   Matrix run(const char* method, at::Tensor input, int batch) const;
+  bool reduced() const { return opts.precision != Precision::kFp32; }
+  at::ScalarType scalar_type() const {
+    return opts.precision == Precision::kFp16   ? at::kHalf
+           : opts.precision == Precision::kBf16 ? at::kBFloat16
+                                                : at::kFloat;
+  }
 
   torch::jit::Module module;
   std::int64_t params = 0;
@@ -54,7 +65,7 @@ Matrix TorchModel::run(const char* method, at::Tensor input, int batch) const {
   const std::string& id = spec.id;
   c10::InferenceMode guard;
   input = input.to(torch_device());
-  if (opts.half && input.is_floating_point()) input = input.to(at::kHalf);
+  if (reduced() && input.is_floating_point()) input = input.to(scalar_type());
   c10::IValue out;
   try {
     out = module.get_method(method)({input});
@@ -172,7 +183,9 @@ std::unique_ptr<LoadedModel> TorchEngine::load(ModelSpec spec, std::string path,
   impl->path = std::move(path);
   impl->spec = std::move(spec);
   impl->has_spec = has_spec;
-  if (!opts.device.is_cuda()) opts.half = false;
+  if (!opts.device.is_cuda() && opts.precision == Precision::kFp16) {
+    MLL_THROW(UsageError, impl->spec.id, ": float16 runs on CUDA only (use fp32 or bf16)");
+  }
   if (opts.device.is_cuda() && (!cuda_available() || opts.device.index >= cuda_device_count())) {
     MLL_THROW(UsageError, impl->spec.id, ": device ", device_name(opts.device),
               " is not available");
@@ -188,7 +201,7 @@ std::unique_ptr<LoadedModel> TorchEngine::load(ModelSpec spec, std::string path,
     torch::NoGradGuard no_grad;
     impl->module = torch::jit::load(file, impl->torch_device());
     impl->module.eval();
-    if (impl->opts.half) impl->module.to(at::kHalf);
+    if (impl->reduced()) impl->module.to(impl->scalar_type());
   } catch (const std::exception& e) {
     MLL_THROW(DataError, file, ": not a loadable TorchScript archive (", detail::torch_message(e),
               ")");
@@ -202,7 +215,7 @@ std::unique_ptr<LoadedModel> TorchEngine::load(ModelSpec spec, std::string path,
   for (const auto& p : impl->module.parameters(/*recurse=*/true)) impl->params += p.numel();
   if (impl->spec.embed_dim) impl->dim = *impl->spec.embed_dim;
   log::debug("loaded model '", impl->spec.id, "' from ", file, " on ", device_name(opts.device),
-             impl->opts.half ? " (float16)" : "", ": ", impl->params, " parameters");
+             " (", precision_name(impl->opts.precision), "): ", impl->params, " parameters");
   return impl;
 }
 

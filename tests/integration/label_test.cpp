@@ -638,11 +638,37 @@ TEST_F(LabelWorldTest, DefaultThreadsFollowTheCpusTheProcessMayUse) {
   if (std::thread::hardware_concurrency() > 1) {
     EXPECT_NE(r.err.find("(1 CPU(s) from SLURM_CPUS_PER_TASK"), std::string::npos) << r.err;
   }
+  // The precision is recorded with the model (fp32: the CPU's default).
+  {
+    const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
+    const std::string config = store.model_info("small-0").config_json;
+    EXPECT_NE(config.find("\"precision\":\"fp32\""), std::string::npos) << config;
+  }
   // Explicit counts win.
   ASSERT_EQ(run_mll("store rm-model small-0 --store " + store_path(), dir_).exit_code, 0);
   r = run_command("taskset -c 0 " + mll_exe() + args + " --threads 3 --decode-threads 2", dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("threads: model 3, decode 2"), std::string::npos) << r.err;
+}
+
+// --precision: fp16 is refused on the CPU (one line, exit 64, nothing written), bf16 runs, and
+// the model's provenance records what ran.
+TEST_F(LabelWorldTest, ThePrecisionIsCheckedForTheDeviceAndRecorded) {
+  build(4, 1);
+  const std::string args = " label --store " + store_path() + " --zoo " + zoo() +
+                           " --batch 8 --unit 16 --device cpu --no-progress --threads 1";
+  auto r = run_mll(args + " --precision fp16", dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("mll: error: --precision fp16 needs a CUDA device"), std::string::npos)
+      << r.err;
+  r = run_mll(args + " --half --precision bf16", dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("--half contradicts --precision bf16"), std::string::npos) << r.err;
+  r = run_mll(args + " --precision bf16", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
+  const std::string config = store.model_info("small-0").config_json;
+  EXPECT_NE(config.find("\"precision\":\"bf16\""), std::string::npos) << config;
 }
 
 // The signal contract (docs/running.md): SIGTERM or SIGUSR1 at any moment after exec, even while

@@ -44,11 +44,19 @@ int threads() noexcept;
 
 // Row-major [rows, dim] float32 embeddings, each row of unit L2 norm.
 
+// The number format the towers run in. Outputs are always returned and normalised in float32.
+enum class Precision { kFp32, kFp16, kBf16 };
+
+// "fp32", "fp16", "bf16". Does not throw.
+std::string to_string(Precision precision);
+// "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16" for `device`. Throws
+// UsageError for another word, and for fp16 on the CPU (half-precision kernels are missing or
+// slow there; bf16 runs).
+Precision parse_precision(const std::string& text, const Device& device);
+
 struct RunOptions {
   Device device;
-  // Run the towers in float16 (CUDA only; ignored on the CPU). Outputs are still returned and
-  // normalised in float32.
-  bool half = false;
+  Precision precision = Precision::kFp32;
 };
 
 // One loaded model. Loading and encoding run under c10::InferenceMode. Concurrent encode calls on
@@ -85,7 +93,7 @@ class Model {
   const std::string& path() const noexcept;
   const ModelSpec& spec() const noexcept;
   Device device() const noexcept;
-  bool half() const noexcept;
+  Precision precision() const noexcept;
   // Number of parameter elements of the loaded module. Does not throw.
   std::int64_t parameter_count() const noexcept;
   // Embedding width once a tower has run (or from the sidecar's embed_dim); -1 before. No throw.

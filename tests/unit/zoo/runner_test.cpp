@@ -74,6 +74,55 @@ TEST(ZooDevice, ParsesDeviceNames) {
   }
 }
 
+// auto is fp16 on CUDA and fp32 on the CPU; fp16 on the CPU is refused, bf16 is not.
+TEST(ZooPrecision, ParsesNamesForTheDevice) {
+  const Device cpu = parse_device("cpu");
+  EXPECT_EQ(parse_precision("auto", cpu), Precision::kFp32);
+  EXPECT_EQ(parse_precision("fp32", cpu), Precision::kFp32);
+  EXPECT_EQ(parse_precision("bf16", cpu), Precision::kBf16);
+  expect_throw_containing<UsageError>([&] { parse_precision("fp16", cpu); },
+                                      {"fp16 needs a CUDA device", "bf16"});
+  expect_throw_containing<UsageError>([&] { parse_precision("int8", cpu); },
+                                      {"unknown precision 'int8'"});
+  Device cuda;
+  cuda.kind = Device::Kind::kCuda;
+  EXPECT_EQ(parse_precision("auto", cuda), Precision::kFp16);
+  EXPECT_EQ(parse_precision("fp16", cuda), Precision::kFp16);
+  EXPECT_EQ(to_string(Precision::kFp32), "fp32");
+  EXPECT_EQ(to_string(Precision::kFp16), "fp16");
+  EXPECT_EQ(to_string(Precision::kBf16), "bf16");
+}
+
+// bfloat16 on the CPU: normalised float32 rows close to (but not equal to) float32's.
+TEST(ZooPrecision, Bf16RunsOnTheCpuCloseToFp32) {
+  mll::test::ScratchDir dir;
+  const AuthoredModel m = write_authored_model(small_params("small-bf16"), dir.path());
+  RunOptions bf16;
+  bf16.precision = Precision::kBf16;
+  const Model fast(load_sidecar(m.sidecar_path), bf16);
+  const Model exact(load_sidecar(m.sidecar_path));
+  EXPECT_EQ(fast.precision(), Precision::kBf16);
+  EXPECT_EQ(exact.precision(), Precision::kFp32);
+  const auto images = random_images(4, 32, 3);
+  const Matrix a = fast.encode_images(images.data(), 4, 32, 32);
+  const Matrix b = exact.encode_images(images.data(), 4, 32, 32);
+  expect_unit_rows(a);
+  ASSERT_EQ(a.cols, b.cols);
+  bool differs = false;
+  for (std::int64_t r = 0; r < a.rows; ++r) {
+    double cosine = 0;
+    for (std::int64_t c = 0; c < a.cols; ++c) {
+      cosine += double(a.row(r)[c]) * b.row(r)[c];
+      differs |= a.row(r)[c] != b.row(r)[c];
+    }
+    EXPECT_GT(cosine, 0.99) << "row " << r;
+  }
+  EXPECT_TRUE(differs);  // it really ran in bfloat16
+  RunOptions fp16;
+  fp16.precision = Precision::kFp16;
+  EXPECT_THROW(Model(load_sidecar(m.sidecar_path), fp16), UsageError);
+}
+
 TEST(ZooDevice, ThreadsAreSetExplicitly) {
   EXPECT_THROW(set_threads(0), UsageError);
   set_threads(2);
