@@ -27,6 +27,26 @@
 # Exit status: COMMAND's, except that 75 is turned into a requeue (`scontrol requeue`) first.
 set -u
 
+# Traps first, before anything else runs: Slurm's warning signal may come at any moment.
+child=0
+stop_signal=""
+forward() {
+  stop_signal="$1"
+  if [ "$child" -gt 0 ]; then
+    # srun relays USR1 to every task but answers TERM by sending them KILL (nothing would be
+    # committed): to srun every stop signal goes as USR1, which mll treats like TERM.
+    local as="$1"
+    [ "${use_srun:-0}" -eq 1 ] && as=USR1
+    say "received SIG$1; forwarding to pid $child as SIG$as"
+    kill -s "$as" "$child" 2>/dev/null || true
+  fi
+}
+trap 'forward USR1' USR1
+trap 'forward TERM' TERM
+# One the sbatch file received before this script started (jobs/*.sbatch record it).
+[ -n "${MLL_EARLY_SIGNAL:-}" ] && stop_signal="$MLL_EARLY_SIGNAL"
+unset MLL_EARLY_SIGNAL
+
 out="${MLL_JOB_DIR:-}"
 use_srun=0
 requeue=1
@@ -46,23 +66,6 @@ if [ $# -eq 0 ]; then
   echo "mll-launch: no command given (mll-launch.sh [options] -- mll ...)" >&2
   exit 64
 fi
-
-# Traps first: Slurm's warning signal may come at any moment, also during the snapshot below.
-child=0
-stop_signal=""
-forward() {
-  stop_signal="$1"
-  if [ "$child" -gt 0 ]; then
-    # srun relays USR1 to every task but answers TERM by sending them KILL (nothing would be
-    # committed): to srun every stop signal goes as USR1, which mll treats like TERM.
-    local as="$1"
-    [ "$use_srun" -eq 1 ] && as=USR1
-    say "received SIG$1; forwarding to pid $child as SIG$as"
-    kill -s "$as" "$child" 2>/dev/null || true
-  fi
-}
-trap 'forward USR1' USR1
-trap 'forward TERM' TERM
 
 job="${SLURM_JOB_ID:-local-$$}"
 if [ -n "${SLURM_ARRAY_JOB_ID:-}" ]; then job="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"; fi

@@ -149,16 +149,23 @@ label::LabelReport label(Comm& comm, const std::string& store_path,
   const Lifeline lifeline(comm);
   Writer writer;
   Inputs inputs = plan_everywhere(comm, store_path, specs, options, writer);
-  label::Executor executor(std::move(inputs.groups), std::move(inputs.captions),
-                           std::move(inputs.paths), options, std::move(inputs.sizes),
-                           std::move(inputs.digests));
+  // Every failure before the loop is agreed on: a rank that left alone would say "bye" on its
+  // lifeline, and the others would wait for it in the next collective.
+  std::optional<label::Executor> executor;
   std::optional<Coordinator> coordinator;
-  if (comm.rank() == 0)
-    coordinator.emplace(comm, *writer.store, *writer.plan, options, stop, lifeline);
+  Outcome setup;
+  setup.run([&] {
+    executor.emplace(std::move(inputs.groups), std::move(inputs.captions), std::move(inputs.paths),
+                     options, std::move(inputs.sizes), std::move(inputs.digests));
+    if (comm.rank() == 0) {
+      coordinator.emplace(comm, *writer.store, *writer.plan, options, stop, lifeline);
+    }
+  });
+  agree(comm, setup, "setting up the labeling loop");
   Coordinator* const rank0 = coordinator ? &*coordinator : nullptr;
   // Models a stopped run left with every row stored are finished first.
   finish_together(comm, rank0, options.run.device, options.label_block);
-  run_shards(comm, rank0, executor, stop, lifeline);
+  run_shards(comm, rank0, *executor, stop, lifeline);
   finish_together(comm, rank0, options.run.device, options.label_block);
   // Shards stopped by unusable probe images: everything else is stored; the run ends 65.
   Outcome unreadable;

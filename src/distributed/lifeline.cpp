@@ -10,11 +10,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <thread>
 #include <utility>
@@ -183,7 +185,8 @@ Fd connect_to(const std::string& address, std::uint16_t port, std::string& why) 
 
 // What rank 0 tells every worker: where to connect, and who it is.
 struct Rendezvous {
-  std::uint16_t port = 0;  // 0: rank 0 could not listen; no lifeline
+  std::uint16_t port = 0;   // 0: rank 0 could not listen; no lifeline
+  std::uint64_t token = 0;  // this job's: a connection from anything else is not a rank
   std::string host;
   std::int64_t pid = 0;
   std::vector<std::string> addresses;
@@ -192,6 +195,7 @@ struct Rendezvous {
 std::vector<char> encode(const Rendezvous& r) {
   wire::Writer w;
   w.put<std::uint32_t>(r.port);
+  w.put<std::uint64_t>(r.token);
   w.put(r.host);
   w.put<std::int64_t>(r.pid);
   w.put(r.addresses);
@@ -202,6 +206,7 @@ Rendezvous decode(const std::vector<char>& bytes) {
   wire::Reader r(bytes);
   Rendezvous out;
   out.port = static_cast<std::uint16_t>(r.get<std::uint32_t>());
+  out.token = r.get<std::uint64_t>();
   out.host = r.get_string();
   out.pid = r.get<std::int64_t>();
   out.addresses = r.get_strings();
@@ -221,7 +226,7 @@ struct Lifeline::Impl {
 
   // Collective: the connections, or none on any rank (the reason logged) when one failed.
   void connect(Comm& comm);
-  bool accept_workers(const Fd& listener, int size, std::string& why);
+  bool accept_workers(const Fd& listener, int size, std::uint64_t token, std::string& why);
   bool connect_to_rank0(const Rendezvous& r, int rank, const std::string& host, std::string& why);
   void watch() noexcept;
   void read_from(Peer& peer);
@@ -238,13 +243,26 @@ void Lifeline::Impl::connect(Comm& comm) {
     rendezvous.host = comm.host();
     rendezvous.pid = ::getpid();
     rendezvous.addresses = ipv4_addresses();
+    std::random_device random;
+    rendezvous.token = (std::uint64_t{random()} << 32 | random()) ^
+                       static_cast<std::uint64_t>(Clock::now().time_since_epoch().count());
   }
   std::vector<char> bytes = rank == 0 ? encode(rendezvous) : std::vector<char>();
   comm.broadcast(bytes, 0, "sharing rank 0's lifeline address");
   rendezvous = decode(bytes);
   bool ok = rendezvous.port != 0;
-  if (ok && rank == 0) ok = accept_workers(listener, comm.size(), why);
+  if (ok && rank == 0) ok = accept_workers(listener, comm.size(), rendezvous.token, why);
   if (ok && rank != 0) ok = connect_to_rank0(rendezvous, rank, comm.host(), why);
+  // The wake pipe before the agreement, so that nothing can fail on one rank after it.
+  int pipe_ends[2];
+  if (ok && ::pipe2(pipe_ends, O_CLOEXEC) != 0) {
+    why = cat("cannot create a pipe: ", std::strerror(errno));
+    ok = false;
+  }
+  if (ok) {
+    wake_read = Fd(pipe_ends[0]);
+    wake_write = Fd(pipe_ends[1]);
+  }
   const auto all = comm.all_gather({ok ? 1u : 0u}, "agreeing on the lifelines");
   std::string failed;
   for (std::size_t r = 0; r < all.size(); ++r) {
@@ -252,35 +270,43 @@ void Lifeline::Impl::connect(Comm& comm) {
   }
   if (!failed.empty()) {
     peers.clear();
-    if (!why.empty()) log::warn("lifeline to rank 0: ", why);
+    if (!ok) log::warn("no lifeline on this rank: ", why.empty() ? "rank 0 has none" : why);
     if (rank == 0) {
-      log::warn("rank(s) ", failed, " could not open a TCP connection to rank 0 (port ",
-                rendezvous.port, "): a rank that dies is reported by the launcher only");
+      log::warn("rank(s) ", failed, " have no lifeline to rank 0: a rank that dies is reported ",
+                "by the launcher only");
     }
     return;
   }
-  int pipe_ends[2];
-  if (::pipe2(pipe_ends, O_CLOEXEC) != 0) {
-    MLL_THROW(CommError, "lifeline: cannot create a pipe: ", std::strerror(errno));
+  try {
+    watcher = std::thread([this] { watch(); });
+  } catch (const std::exception& e) {
+    // Unwatched: the others see this rank's connection open until its bye, as they expect.
+    log::warn("no lifeline watcher: ", e.what());
   }
-  wake_read = Fd(pipe_ends[0]);
-  wake_write = Fd(pipe_ends[1]);
-  watcher = std::thread([this] { watch(); });
 }
 
-bool Lifeline::Impl::accept_workers(const Fd& listener, int size, std::string& why) {
+bool Lifeline::Impl::accept_workers(const Fd& listener, int size, std::uint64_t token,
+                                    std::string& why) {
   const auto deadline = Clock::now() + kAcceptTimeout;
   while (static_cast<int>(peers.size()) < size - 1 && Clock::now() < deadline) {
     pollfd p{listener.get(), POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;
-    Fd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    // Non-blocking: a connection aborted after poll() must not block the accept.
+    Fd fd(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.valid()) continue;
+    ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_NONBLOCK);
     std::istringstream hello(read_line(fd, 5000));
     std::string word;
+    std::uint64_t their_token = 0;
     Peer peer;
-    if (!(hello >> word >> peer.rank >> peer.pid >> peer.host) || word != "hello" ||
-        peer.rank <= 0 || peer.rank >= size) {
-      continue;  // not one of ours
+    const auto known = [&](int r) {
+      return std::any_of(peers.begin(), peers.end(),
+                         [&](const Peer& other) { return other.rank == r; });
+    };
+    if (!(hello >> word >> their_token >> peer.rank >> peer.pid >> peer.host) || word != "hello" ||
+        their_token != token || peer.rank <= 0 || peer.rank >= size || known(peer.rank) ||
+        !send_line(fd, "ok")) {
+      continue;  // not one of this job's ranks
     }
     keep_alive(fd);
     peer.fd = std::move(fd);
@@ -303,7 +329,12 @@ bool Lifeline::Impl::connect_to_rank0(const Rendezvous& r, int my_rank, const st
       why += cat(why.empty() ? "" : "; ", address, ":", r.port, " ", reason);
       continue;
     }
-    if (!send_line(fd, cat("hello ", my_rank, " ", ::getpid(), " ", host))) continue;
+    // Counted only once rank 0 answers: the address may lead to another listener.
+    if (!send_line(fd, cat("hello ", r.token, " ", my_rank, " ", ::getpid(), " ", host)) ||
+        read_line(fd, 5000) != "ok") {
+      why += cat(why.empty() ? "" : "; ", address, ":", r.port, " did not answer as rank 0");
+      continue;
+    }
     keep_alive(fd);
     Peer peer;
     peer.rank = 0;
@@ -382,6 +413,13 @@ Lifeline::Lifeline(Comm& comm) : impl_(std::make_unique<Impl>()) {
 }
 
 Lifeline::~Lifeline() {
+  if (impl_->any_lost && impl_->watcher.joinable()) {
+    // After a loss the watcher's deadline must hold until the process ends, whatever runs after
+    // labeling (reporting, destructors): it keeps running, with its state, deliberately leaked.
+    impl_->watcher.detach();
+    static_cast<void>(impl_.release());
+    return;
+  }
   if (impl_->watcher.joinable()) {
     const char stop = 1;
     [[maybe_unused]] const ssize_t n = ::write(impl_->wake_write.get(), &stop, 1);  // cannot fail

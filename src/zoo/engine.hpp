@@ -71,5 +71,8 @@ const Engine& engine();
 
 }  // namespace mll::zoo::detail
 
-// The engine library's one exported symbol.
+// The engine library's exported symbols: the engine, and the version of this interface it was
+// built with (a library of another version is not used: its vtable would not match).
+inline constexpr int kMllTorchEngineInterface = 1;
 extern "C" const mll::zoo::detail::Engine* mll_torch_engine();
+extern "C" int mll_torch_engine_interface();

@@ -46,9 +46,19 @@ const Engine* load_engine() {
       continue;
     }
     using Entry = const Engine* (*)();
+    using Interface = int (*)();
     const auto entry = reinterpret_cast<Entry>(::dlsym(library, "mll_torch_engine"));
-    if (entry == nullptr) {
-      tried += (tried.empty() ? "" : "; ") + place + ": no mll_torch_engine";
+    const auto interface =
+        reinterpret_cast<Interface>(::dlsym(library, "mll_torch_engine_interface"));
+    if (entry == nullptr || interface == nullptr) {
+      tried += (tried.empty() ? "" : "; ") + place + ": not an mll model engine";
+      ::dlclose(library);
+      continue;
+    }
+    if (interface() != kMllTorchEngineInterface) {
+      tried += cat(tried.empty() ? "" : "; ", place, ": engine interface ", interface(),
+                   ", this mll needs ", kMllTorchEngineInterface);
+      ::dlclose(library);
       continue;
     }
     return entry();  // the library stays loaded for the life of the process
@@ -88,8 +98,11 @@ int cuda_device_count() noexcept {
 Device parse_device(const std::string& text) {
   Device d;
   if (text == "cpu") return d;
+  // Anything but the CPU asks the engine: a missing engine is its own error (exit 70), not
+  // "no CUDA".
+  const detail::Engine& engine = detail::engine();
   if (text == "auto") {
-    if (cuda_available()) d.kind = Device::Kind::kCuda;
+    if (engine.cuda_available()) d.kind = Device::Kind::kCuda;
     return d;
   }
   static const std::regex cuda_re("cuda(?::([0-9]{1,4}))?");
@@ -99,13 +112,13 @@ Device parse_device(const std::string& text) {
   }
   d.kind = Device::Kind::kCuda;
   d.index = m[1].matched ? std::stoi(m[1].str()) : 0;
-  if (!cuda_available()) {
+  if (!engine.cuda_available()) {
     MLL_THROW(UsageError, "device '", text,
               "' requested but CUDA is not available (this libtorch has no CUDA or no GPU is "
               "visible); use --device cpu or build against a CUDA libtorch with -DTorch_DIR");
   }
-  if (d.index >= cuda_device_count()) {
-    MLL_THROW(UsageError, "device '", text, "' requested but only ", cuda_device_count(),
+  if (d.index >= engine.cuda_device_count()) {
+    MLL_THROW(UsageError, "device '", text, "' requested but only ", engine.cuda_device_count(),
               " CUDA device(s) are visible");
   }
   return d;

@@ -221,6 +221,10 @@ std::unique_ptr<LoadedModel> TorchEngine::load(ModelSpec spec, std::string path,
 
 }  // namespace mll::zoo::detail
 
+extern "C" __attribute__((visibility("default"))) int mll_torch_engine_interface() {
+  return kMllTorchEngineInterface;
+}
+
 extern "C" __attribute__((visibility("default"))) const mll::zoo::detail::Engine*
 mll_torch_engine() {
   static const mll::zoo::detail::TorchEngine engine;

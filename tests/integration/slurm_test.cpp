@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -138,12 +139,7 @@ class SlurmCluster {
   }
 
   // The processes running in node `node`'s network namespace (two-node clusters).
-  std::vector<pid_t> pids_on_node(int node, const ScratchDir& scratch) const {
-    std::istringstream out(run_command("ip netns pids " + ns_[node], scratch).out);
-    std::vector<pid_t> pids;
-    for (pid_t pid = 0; out >> pid;) pids.push_back(pid);
-    return pids;
-  }
+  std::vector<pid_t> pids_on_node(int node, const ScratchDir&) const { return pids_in(ns_[node]); }
 
   // How many nodes are idle (none allocated, none completing).
   int idle_nodes(const ScratchDir& scratch) const {
@@ -171,7 +167,13 @@ class SlurmCluster {
     }
     if (namespaces_) {
       namespaces_ = false;
+      // Whatever still runs in them (a job's stepd, srun or ranks) would keep them alive.
+      for (int node = 0; node < 2; ++node) {
+        for (const pid_t pid : pids_in(ns_[node])) ::kill(pid, SIGKILL);
+      }
       for (const auto& ns : ns_) std::system(("ip netns del " + ns + " 2>/dev/null").c_str());
+      // A veth left in this namespace by a set-up that failed half-way.
+      std::system(("ip link del v" + ns_[0] + " 2>/dev/null").c_str());
     }
   }
 
@@ -189,6 +191,15 @@ class SlurmCluster {
   // remounts /sys and hides the cgroup file system from slurmd).
   std::string in_node(int node, const std::string& command) const {
     return nodes_ == 1 ? command : "nsenter --net=/run/netns/" + ns_[node] + " " + command;
+  }
+
+  static std::vector<pid_t> pids_in(const std::string& ns) {
+    std::vector<pid_t> pids;
+    FILE* out = ::popen(("ip netns pids " + ns + " 2>/dev/null").c_str(), "r");
+    if (out == nullptr) return pids;
+    for (long pid = 0; std::fscanf(out, "%ld", &pid) == 1;) pids.push_back(static_cast<pid_t>(pid));
+    ::pclose(out);
+    return pids;
   }
 
   std::string make_namespaces(const ScratchDir& scratch) {
@@ -559,14 +570,20 @@ class TwoNodeSlurmTest : public SlurmTest {
   // limits it to shared memory for single-node runs).
   void SetUp() override {
     const char* btl = std::getenv("OMPI_MCA_btl");
+    had_btl_ = btl != nullptr;
     saved_btl_ = btl ? btl : "";
     ::setenv("OMPI_MCA_btl", "self,vader,tcp", 1);
     SlurmTest::SetUp();
   }
   void TearDown() override {
     SlurmTest::TearDown();
-    ::setenv("OMPI_MCA_btl", saved_btl_.c_str(), 1);
+    if (had_btl_) {
+      ::setenv("OMPI_MCA_btl", saved_btl_.c_str(), 1);
+    } else {
+      ::unsetenv("OMPI_MCA_btl");
+    }
   }
+  bool had_btl_ = false;
   std::string saved_btl_;
   std::string rank_log(const std::string& job, int rank) const {
     return slurp(world() + "/mll-jobs/" + job + "/ranks/rank-" + std::to_string(rank) + ".log");
