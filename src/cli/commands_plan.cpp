@@ -6,6 +6,7 @@
 #include "mll/core/error.hpp"
 #include "mll/schedule/makespan.hpp"
 #include "mll/zoo/model_spec.hpp"
+#include "options.hpp"
 
 namespace mll::cli {
 namespace {
@@ -23,16 +24,14 @@ void plan_options(po::options_description& d, po::positional_options_description
       "images,p", po::value<std::int64_t>()->required()->value_name("P"),
       "probe images every model encodes")(
       "unit", po::value<std::int64_t>()->default_value(defaults.unit)->value_name("N"),
-      "images per shard (mll label --unit)")(
-      "gpu-tflops", po::value<double>()->default_value(defaults.gpu_tflops)->value_name("X"),
-      "effective TFLOP/s of one GPU (achieved, not peak)")(
-      "load-gbps", po::value<double>()->default_value(defaults.load_gbps)->value_name("Y"),
+      "images per shard (mll label --unit)")("gpu-tflops",
+                                             real_value(defaults.gpu_tflops)->value_name("X"),
+                                             "effective TFLOP/s of one GPU (achieved, not peak)")(
+      "load-gbps", real_value(defaults.load_gbps)->value_name("Y"),
       "GB/s at which a GPU loads model weights (fp16: 2 bytes per parameter)")(
-      "decode-cores-per-gpu",
-      po::value<double>()->default_value(defaults.decode_cores_per_gpu)->value_name("C"),
+      "decode-cores-per-gpu", real_value(defaults.decode_cores_per_gpu)->value_name("C"),
       "CPU cores decoding images for each GPU (0: decoding never limits)")(
-      "decode-rate",
-      po::value<double>()->default_value(defaults.decode_images_per_core)->value_name("R"),
+      "decode-rate", real_value(defaults.decode_images_per_core)->value_name("R"),
       "images one core decodes and preprocesses per second")("json", po::bool_switch(),
                                                              "print the result as JSON");
 }

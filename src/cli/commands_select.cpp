@@ -23,7 +23,7 @@ namespace {
 
 void select_only_options(po::options_description& d) {
   d.add_options()("k", po::value<int>()->default_value(1)->value_name("K"), "models per class")(
-      "alpha", po::value<double>()->default_value(0.7)->value_name("A"),
+      "alpha", real_value(0.7)->value_name("A"),
       "weight of the class's own score against the mean over classes (Eq. 7)")(
       "metric", po::value<std::string>()->default_value("precision")->value_name("M"),
       "per-node score: precision, recall or f1")(
@@ -35,10 +35,9 @@ void select_only_options(po::options_description& d) {
       "text towers for matching (default: every done model in the zoo; none: WordNet only)")(
       "matches", po::value<std::string>()->value_name("FILE"),
       "reuse the matched nodes of a selection or matches file instead of matching")(
-      "min-match", po::value<double>()->default_value(0.5)->value_name("S"),
+      "min-match", real_value(0.5)->value_name("S"),
       "warn about a class whose best match score is below S (and has no lemma match)")(
-      "temperature", po::value<double>()->default_value(0.05)->value_name("T"),
-      "softmax temperature of the node weights");
+      "temperature", real_value(0.05)->value_name("T"), "softmax temperature of the node weights");
 }
 
 void common_options(po::options_description& d) {

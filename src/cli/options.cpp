@@ -1,6 +1,7 @@
 #include "options.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <sstream>
 
 #include "mll/core/cpus.hpp"
@@ -38,6 +39,12 @@ zoo::RunOptions run_options(const po::variables_map& vm) {
   }
   options.precision = zoo::parse_precision(precision, options.device);
   return options;
+}
+
+po::typed_value<double>* real_value(double default_value) {
+  char text[64];
+  const auto end = std::to_chars(text, text + sizeof text, default_value).ptr;
+  return po::value<double>()->default_value(default_value, std::string(text, end));
 }
 
 std::vector<std::string> split_ids(const std::string& list) {

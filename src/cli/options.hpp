@@ -15,6 +15,10 @@ void add_device_options(po::options_description& d);
 // Throws UsageError for a bad device or thread count.
 zoo::RunOptions run_options(const po::variables_map& vm);
 
+// A double option whose default --help prints as typed ("0.7", not Boost's
+// "0.69999999999999996"): the shortest text that reads back as the same double.
+po::typed_value<double>* real_value(double default_value);
+
 // "a,b,,c" -> {"a","b","c"}.
 std::vector<std::string> split_ids(const std::string& list);
 

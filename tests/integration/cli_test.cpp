@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <sstream>
 
 #include "run_command.hpp"
 
@@ -36,6 +38,29 @@ TEST(Cli, HelpAndVersion) {
   EXPECT_NE(r.out.find("--out ] FILE (=graph.h5)"), std::string::npos) << r.out;
   r = run_mll("", dir);
   EXPECT_EQ(r.exit_code, 64);
+}
+
+// Defaults print as typed: "(=0.7)", not the double's 17 digits ("(=0.69999999999999996)").
+TEST(Cli, EveryCommandsDefaultsPrintAsTyped) {
+  ScratchDir dir;
+  const auto list = run_mll("--help", dir);
+  ASSERT_EQ(list.exit_code, 0);
+  const std::regex long_fraction("\\(=-?[0-9]*\\.[0-9]{6,}\\)");
+  const std::regex command_line("^  ([a-z]+(?: [a-z-]+)?)  ");
+  int commands = 0;
+  std::istringstream lines(list.out);
+  for (std::string line; std::getline(lines, line);) {
+    std::smatch m;
+    if (!std::regex_search(line, m, command_line)) continue;
+    const auto r = run_mll(m[1].str() + " --help", dir);
+    ASSERT_EQ(r.exit_code, 0) << m[1] << ": " << r.err;
+    EXPECT_FALSE(std::regex_search(r.out, long_fraction)) << m[1] << "\n" << r.out;
+    ++commands;
+  }
+  EXPECT_GT(commands, 15) << list.out;
+  const auto select = run_mll("select --help", dir);
+  EXPECT_NE(select.out.find("--alpha A (=0.7)"), std::string::npos) << select.out;
+  EXPECT_NE(select.out.find("--temperature T (=0.05)"), std::string::npos) << select.out;
 }
 
 TEST(Cli, UsageErrorsNameTheOption) {
