@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "command.hpp"
@@ -217,11 +218,50 @@ void print_label_report(const label::LabelReport& report, const store::Store& st
 
 void inspect_options(po::options_description& d, po::positional_options_description& p) {
   store_option(d);
+  d.add_options()("json", po::bool_switch(),
+                  "print the same as one JSON object (docs/store-format.md, \"mll inspect "
+                  "--json\")");
   p.add("store", 1);
+}
+
+// `mll inspect --json`: what the table shows, for scripts.
+nlohmann::json inspect_json(const store::Store& store) {
+  nlohmann::json out = {
+      {"store", store.path()},
+      {"graph", {{"nodes", store.graph().size()}, {"hash", store.graph().content_hash()}}},
+      {"probe", {{"images", store.probe().image_count()}, {"hash", store.probe().content_hash()}}},
+      {"captions", store.captions().size()},
+      {"models", nlohmann::json::array()}};
+  for (const auto& record : store.models()) {
+    const auto progress = store.progress(record.id);
+    nlohmann::json model = {{"id", record.id},
+                            {"status", store::to_string(record.status)},
+                            {"captions_done", progress.text_done},
+                            {"captions_total", progress.text_total},
+                            {"images_done", progress.images_done},
+                            {"images_total", progress.images_total},
+                            {"model_sha256", record.model_sha256},
+                            {"registered_utc", record.registered_utc}};
+    if (record.status == store::ModelStatus::kFailed) model["message"] = record.message;
+    if (!record.finished_utc.empty()) {
+      const auto info = store.model_info(record.id);
+      model["finished_utc"] = record.finished_utc;
+      model["dim"] = info.dim;
+      model["mll_version"] = info.mll_version;
+      auto config = nlohmann::json::parse(info.config_json, nullptr, /*allow_exceptions=*/false);
+      model["config"] = config.is_discarded() ? nlohmann::json(info.config_json) : config;
+    }
+    out["models"].push_back(std::move(model));
+  }
+  return out;
 }
 
 int inspect_run(const po::variables_map& vm, distributed::Session& session) {
   const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
+  if (vm["json"].as<bool>()) {
+    std::cout << inspect_json(store).dump(2) << "\n";
+    return 0;
+  }
   std::cout << "store " << store.path() << "\n"
             << "  graph   " << store.graph().size() << " nodes, hash "
             << store.graph().content_hash().substr(0, 16) << "\n"

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -669,6 +670,16 @@ TEST_F(LabelWorldTest, ThePrecisionIsCheckedForTheDeviceAndRecorded) {
   const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
   const std::string config = store.model_info("small-0").config_json;
   EXPECT_NE(config.find("\"precision\":\"bf16\""), std::string::npos) << config;
+  // The same through `mll inspect --json`, for scripts.
+  r = run_mll("inspect --json " + store_path(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto json = nlohmann::json::parse(r.out);
+  ASSERT_EQ(json["models"].size(), 1u) << r.out;
+  EXPECT_EQ(json["models"][0]["id"], "small-0");
+  EXPECT_EQ(json["models"][0]["status"], "done");
+  EXPECT_EQ(json["models"][0]["images_done"], json["probe"]["images"]);
+  EXPECT_EQ(json["models"][0]["config"]["precision"], "bf16");
+  EXPECT_EQ(json["graph"]["hash"].get<std::string>().size(), 64u) << r.out;
 }
 
 // The signal contract (docs/running.md): SIGTERM or SIGUSR1 at any moment after exec, even while
