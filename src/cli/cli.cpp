@@ -183,6 +183,7 @@ int run_unchecked(int argc, char** argv, distributed::Session& session, bool* ve
   if (vm.count("help")) {
     std::cout << "usage: mll " << command->name << " " << command->usage << "\n\n"
               << command->summary << "\n\n"
+              << "example: " << command->example << "\n\n"
               << all << "\n";
     return 0;
   }

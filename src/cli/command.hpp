@@ -25,6 +25,8 @@ struct Command {
   // Whether the command commits work and stops at safe points on SIGTERM / SIGUSR1 / SIGINT
   // (exit 75); other commands get the signals' default actions once they start.
   bool commits = false;
+  // One typical invocation, shown by `mll <command> --help`.
+  std::string example = {};
 };
 
 // Each commands_*.cpp file contributes its commands here.

@@ -91,8 +91,11 @@ void add_debug_commands(std::vector<Command>& commands) {
   commands.push_back({"tokenize", "print token ids of JSON strings read from stdin, one per line",
                       "[--tokenizer KIND] [--context-length N] < texts.jsonl", tokenize_options,
                       tokenize_run});
+  commands.back().example = "echo '\"a photo of a dog\"' | mll tokenize --context-length 77";
   commands.push_back({"preprocess", "write the model input tensor of one image",
                       "IMAGE --sidecar FILE --out X.f32", preprocess_options, preprocess_run});
+  commands.back().example =
+      "mll preprocess photo.jpg --sidecar models/vit-b-32.json --out photo.f32";
 }
 
 }  // namespace mll::cli

@@ -227,6 +227,7 @@ void add_demo_commands(std::vector<Command>& commands) {
                       "the built-in default: synthetic world, labeling on local MPI ranks, "
                       "selection and reuse for every task, one table",
                       "[--out DIR] [--seed S] [--ranks 2]", demo_options, demo_run});
+  commands.back().example = "mll demo --out demo-out --ranks 3";
 }
 
 }  // namespace mll::cli

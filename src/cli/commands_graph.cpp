@@ -98,10 +98,14 @@ int stats_run(const po::variables_map& vm, distributed::Session& session) {
 void add_graph_commands(std::vector<Command>& commands) {
   commands.push_back({"graph build", "build the semantic graph: seeds + their WordNet ancestors",
                       "[--seeds FILE|DIR] [--out graph.h5] [options]", build_options, build_run});
+  commands.back().example =
+      "mll graph build --seeds data/imagenet/imagenet1k_wnids.txt --out graph.h5";
   commands.push_back({"graph show", "show one node: lemmas, caption, parents, paths to the root",
                       "WNID|NAME [--graph graph.h5]", show_options, show_run});
+  commands.back().example = "mll graph show 'golden retriever' --graph graph.h5";
   commands.push_back({"graph stats", "counts and depth histogram of a graph", "[--graph graph.h5]",
                       stats_options, stats_run});
+  commands.back().example = "mll graph stats --graph graph.h5";
 }
 
 }  // namespace mll::cli

@@ -74,6 +74,7 @@ void add_plan_commands(std::vector<Command>& commands) {
        "--gpus N --images P [--zoo zoo.json | --zoo-description FILE] [--unit 1024] "
        "[--gpu-tflops X] [--load-gbps Y] [--decode-cores-per-gpu C] [--json]",
        plan_options, plan_run});
+  commands.back().example = "mll plan --gpus 64 --images 150000";
 }
 
 }  // namespace mll::cli

@@ -268,11 +268,18 @@ void add_select_commands(std::vector<Command>& commands) {
                       "--task T [--store S] [--zoo Z] [--k 1] [--alpha 0.7] "
                       "[--metric precision|recall|f1] [--mix all|others] [--out selection.json]",
                       select_options, select_run});
+  commands.back().example =
+      "mll select --task tasks/pets.json --store store.h5 --zoo zoo.json --k 2 --out "
+      "pets.selection.json";
   commands.push_back({"reuse", "ensemble the selected models on the task's images, with baselines",
                       "--task T --selection F --out DIR [--store S] [--zoo Z] [--templates F]",
                       reuse_cmd_options, reuse_run});
+  commands.back().example =
+      "mll reuse --task tasks/pets.json --selection pets.selection.json --out pets-report";
   commands.push_back({"run", "label what is missing, select, reuse: one job",
                       "--task T --out DIR [--store S] [--zoo Z]", run_cmd_options, run_run, true});
+  commands.back().example =
+      "mll run --task tasks/pets.json --out pets-run --store store.h5 --zoo zoo.json";
 }
 
 }  // namespace mll::cli

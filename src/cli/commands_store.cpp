@@ -384,19 +384,26 @@ void add_store_commands(std::vector<Command>& commands) {
   commands.push_back({"probe build", "pick probe images per graph node and create a label store",
                       "--graph graph.h5 --images DIR|--manifest FILE [--store store.h5]",
                       probe_options, probe_run});
+  commands.back().example =
+      "mll probe build --graph graph.h5 --images probe-images/ --per-node 75 --store store.h5";
   commands.push_back({"label", "label models into the store (resumes; only what is missing)",
                       "[--store store.h5] [--zoo zoo.json] [--models ID,...]", label_options,
                       label_run, true});
+  commands.back().example = "mpirun -np 4 mll label --store store.h5 --zoo zoo.json --log-dir logs";
   commands.push_back({"inspect", "progress, failures and provenance of every model in a store",
                       "[STORE]", inspect_options, inspect_run});
+  commands.back().example = "mll inspect store.h5 --json > progress.json";
   commands.push_back({"store verify",
                       "check every invariant of a store; non-zero exit on any "
                       "violation",
                       "[STORE]", verify_options, verify_run});
+  commands.back().example = "mll store verify store.h5";
   commands.push_back({"store rm-model", "remove a model's labels from a store",
                       "ID [--store store.h5]", rm_options, rm_run});
+  commands.back().example = "mll store rm-model ViT-B-32 --store store.h5";
   commands.push_back({"zoo show", "a model's label for people: its best and worst subtrees",
                       "ID [--store store.h5]", show_options, show_run});
+  commands.back().example = "mll zoo show ViT-B-32 --store store.h5 --top 5";
 }
 
 }  // namespace mll::cli

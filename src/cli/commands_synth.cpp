@@ -91,6 +91,7 @@ void add_synth_commands(std::vector<Command>& commands) {
                       "--graph graph.h5 --out DIR [--models 12] [--seed S] "
                       "[--images-per-concept N] [--size PX]",
                       synth_options, synth_run});
+  commands.back().example = "mll synth --graph graph.h5 --out world --models 12 --seed 7";
 }
 
 }  // namespace mll::cli

@@ -154,14 +154,18 @@ int synth_run(const po::variables_map& vm, distributed::Session& session) {
 void add_zoo_commands(std::vector<Command>& commands) {
   commands.push_back({"zoo add", "add model sidecars to a zoo manifest",
                       "SIDECAR... [--zoo zoo.json]", add_options, add_run});
+  commands.back().example = "mll zoo add exported/*.json --zoo zoo.json";
   commands.push_back({"zoo list", "list the models of a zoo manifest", "[--zoo zoo.json]",
                       list_options, list_run});
+  commands.back().example = "mll zoo list --zoo zoo.json";
   commands.push_back({"zoo check", "load every model, run both towers, verify and time them",
                       "[--zoo zoo.json] [--models ID,...] [--device auto]", check_options,
                       check_run});
+  commands.back().example = "mll zoo check --zoo zoo.json --models ViT-B-32 --device cpu";
   commands.push_back({"zoo synth", "write an authored TorchScript VLM (random weights)",
                       "--kind small|vit-b32 --out DIR [--dim D] [--seed S]", synth_options,
                       synth_run});
+  commands.back().example = "mll zoo synth --kind vit-b32 --out models --seed 1";
 }
 
 }  // namespace mll::cli

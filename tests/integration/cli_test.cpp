@@ -40,8 +40,9 @@ TEST(Cli, HelpAndVersion) {
   EXPECT_EQ(r.exit_code, 64);
 }
 
-// Defaults print as typed: "(=0.7)", not the double's 17 digits ("(=0.69999999999999996)").
-TEST(Cli, EveryCommandsDefaultsPrintAsTyped) {
+// Every command's --help shows an example line, and defaults print as typed: "(=0.7)", not
+// the double's 17 digits ("(=0.69999999999999996)").
+TEST(Cli, EveryCommandsHelpHasAnExampleAndDefaultsAsTyped) {
   ScratchDir dir;
   const auto list = run_mll("--help", dir);
   ASSERT_EQ(list.exit_code, 0);
@@ -55,6 +56,9 @@ TEST(Cli, EveryCommandsDefaultsPrintAsTyped) {
     const auto r = run_mll(m[1].str() + " --help", dir);
     ASSERT_EQ(r.exit_code, 0) << m[1] << ": " << r.err;
     EXPECT_FALSE(std::regex_search(r.out, long_fraction)) << m[1] << "\n" << r.out;
+    // And an example line that runs this very command.
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("\nexample: .*mll " + m[1].str() + " ")))
+        << r.out;
     ++commands;
   }
   EXPECT_GT(commands, 15) << list.out;
