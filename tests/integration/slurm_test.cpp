@@ -347,14 +347,26 @@ class SlurmTest : public ::testing::Test {
     const std::string state = field(show_job(job), "JobState");
     return state == "COMPLETED" || state == "FAILED" || state == "CANCELLED";
   }
-  // A job that requeued itself waits ~2 minutes before it is eligible again; start it now. Only
-  // once its first run has left every node: slurmd refuses a batch job whose credential it
-  // revoked within the same second ("already killed, do not launch batch job").
+  // A job that requeued itself waits ~2 minutes before it is eligible again; start it now, but
+  // only once its first run has left every node: slurmd refuses a batch job whose credential it
+  // revoked within the same second ("already killed, do not launch batch job"), and the first
+  // run's slurmstepd removes the job's spool folder (same job id, same folder) when it ends,
+  // which would delete the new run's script under it ("execve(): ... slurm_script: No such
+  // file").
   void release_requeued(const std::string& job) {
+    char folder[32];
+    std::snprintf(folder, sizeof folder, "job%05d", std::atoi(job.c_str()));
+    const auto spool_left = [&] {
+      for (int node = 1; node <= nodes_; ++node) {
+        const std::string spool = slurm_dir_ + "/spool-n" + std::to_string(node) + "/" + folder;
+        if (fsys::exists(spool)) return true;
+      }
+      return false;
+    };
     ASSERT_TRUE(wait_for(
         [&] {
           return field(show_job(job), "JobState") == "PENDING" &&
-                 cluster_->idle_nodes(dir_) == nodes_;
+                 cluster_->idle_nodes(dir_) == nodes_ && !spool_left();
         },
         60))
         << show_job(job);
