@@ -141,6 +141,9 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "fast-decode", po::bool_switch(),
       "decode large JPEGs at a reduced DCT scale (faster, not bit-exact; keep it the same across "
       "reruns of one store)")("fail-fast", po::bool_switch(), "stop at the first failing model")(
+      "rehash", po::bool_switch(),
+      "hash every model file again instead of trusting <store>.digests for files whose size, "
+      "modification time and inode are unchanged")(
       "quarantine-foreign", po::bool_switch(),
       "move finished model files labeled for another graph or probe set (an index restored "
       "from elsewhere) to STORE.quarantine/ instead of refusing the store")(
@@ -181,6 +184,7 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
   if (vm["decode-threads"].as<int>() < 0) MLL_THROW(UsageError, "--decode-threads must be >= 0");
   options.fail_fast = vm["fail-fast"].as<bool>();
   options.quarantine_foreign = vm["quarantine-foreign"].as<bool>();
+  options.rehash = vm["rehash"].as<bool>();
   options.progress = !vm["no-progress"].as<bool>();
 
   StopSignals signals;  // SIGTERM / SIGUSR1 / SIGINT: commit and exit 75

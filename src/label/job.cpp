@@ -1,5 +1,7 @@
 #include "mll/label/job.hpp"
 
+#include "digests.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -61,14 +63,23 @@ bool contains(const Ranges& ranges, std::int64_t row) {
 
 }  // namespace
 
-store::ModelRecord model_record(const zoo::ModelSpec& spec) {
+namespace {
+
+// The record of a model whose file digest is already known.
+store::ModelRecord record_with(const zoo::ModelSpec& spec, std::string sha256) {
   store::ModelRecord record;
   record.id = spec.id;
   record.status = store::ModelStatus::kPending;
-  record.model_sha256 = sha256_file(spec.model_path());
+  record.model_sha256 = std::move(sha256);
   record.sidecar_json = zoo::sidecar_json(spec);
   record.registered_utc = utc_now();
   return record;
+}
+
+}  // namespace
+
+store::ModelRecord model_record(const zoo::ModelSpec& spec) {
+  return record_with(spec, sha256_file(spec.model_path()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -85,12 +96,22 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
   WorkPlan plan;
   std::map<std::string, std::size_t> group_of_key;
   std::map<std::string, std::vector<store::Unit>> missing;
-  // Hashing the model files (hundreds of MB each) is the first fixed cost of every run; the
-  // files are hashed concurrently, up to one per core.
+  // Hashing the model files (hundreds of MB each) is the first fixed cost of every run: files
+  // unchanged since a run remembered their digest are not hashed again (digests.hpp), the others
+  // concurrently, up to one per core.
+  ModelDigests digests(store.path() + ".digests");
   std::vector<std::future<store::ModelRecord>> records;
   const std::size_t cores = static_cast<unsigned>(usable_cpu_count());
   const auto start_hashing = [&](std::size_t k) {
-    if (k < specs.size()) {
+    if (k >= specs.size()) return;
+    const auto known = options.rehash ? std::nullopt : digests.lookup(specs[k].model_path());
+    if (known) {
+      log::debug("model '", specs[k].id, "': file unchanged since its digest was remembered; ",
+                 "not hashed again");
+      std::promise<store::ModelRecord> ready;
+      ready.set_value(record_with(specs[k], *known));
+      records.push_back(ready.get_future());
+    } else {
       records.push_back(
           std::async(std::launch::async, [&spec = specs[k]] { return model_record(spec); }));
     }
@@ -101,6 +122,7 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
     store::ModelRecord record;
     try {
       record = records[k].get();
+      digests.remember(spec.model_path(), record.model_sha256);
       start_hashing(k + cores);
     } catch (const Error& e) {
       start_hashing(k + cores);
@@ -128,6 +150,7 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
     group.gflops_per_image += spec.gflops_per_image > 0 ? spec.gflops_per_image : 1.0;
     missing[spec.id] = std::move(units);
   }
+  digests.save();
   // Longest first: the group with the most compute starts first (its load time is paid once).
   std::stable_sort(plan.groups.begin(), plan.groups.end(), [](const Group& a, const Group& b) {
     return a.gflops_per_image > b.gflops_per_image;

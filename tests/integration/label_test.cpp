@@ -652,6 +652,42 @@ TEST_F(LabelWorldTest, DefaultThreadsFollowTheCpusTheProcessMayUse) {
   EXPECT_NE(r.err.find("threads: model 3, decode 2"), std::string::npos) << r.err;
 }
 
+// Model files are hashed once: a rerun trusts <store>.digests for files whose size, mtime and
+// inode are unchanged, hashes a touched file again, and shrugs off a garbled digests file.
+TEST_F(LabelWorldTest, UnchangedModelFilesAreNotHashedAgain) {
+  build(4, 2);
+  const std::string args = " label -v --store " + store_path() + " --zoo " + zoo() +
+                           " --batch 8 --unit 16 --device cpu --no-progress --threads 1";
+  const std::string trusted = "file unchanged since its digest was remembered";
+  auto r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find(trusted), std::string::npos) << r.err;  // nothing remembered yet
+  const std::string digests = slurp(store_path() + ".digests");
+  EXPECT_EQ(std::count(digests.begin(), digests.end(), '\n'), 2) << digests;
+  r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("'small-0': " + trusted), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("'small-1': " + trusted), std::string::npos) << r.err;
+  // A touched file is hashed again (same bytes: the store accepts it).
+  const auto model = std::filesystem::path(dir_.path()) / "models" / "small-1.pt";
+  std::filesystem::last_write_time(
+      model, std::filesystem::last_write_time(model) + std::chrono::seconds(5));
+  r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("'small-0': " + trusted), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("'small-1': " + trusted), std::string::npos) << r.err;
+  // --rehash ignores the file; a garbled one only means hashing.
+  r = run_mll(args + " --rehash", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find(trusted), std::string::npos) << r.err;
+  std::ofstream(store_path() + ".digests") << "garbage\n\x01\x02 12 x\n";
+  r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find(trusted), std::string::npos) << r.err;
+  const std::string rewritten = slurp(store_path() + ".digests");
+  EXPECT_EQ(std::count(rewritten.begin(), rewritten.end(), '\n'), 2) << rewritten;
+}
+
 // --precision: fp16 is refused on the CPU (one line, exit 64, nothing written), bf16 runs, and
 // the model's provenance records what ran.
 TEST_F(LabelWorldTest, ThePrecisionIsCheckedForTheDeviceAndRecorded) {

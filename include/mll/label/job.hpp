@@ -40,6 +40,7 @@ struct LabelOptions {
   std::string image_cache;          // if set, a folder of preprocessed crops per shard (CropCache)
   bool fast_decode = false;         // JPEG DCT-domain downscaling for large photos (not exact)
   bool fail_fast = false;           // stop at the first failing model instead of recording it
+  bool rehash = false;              // hash every model file, ignoring <store>.digests
   // Move finished model files of another graph or probe set found beside the index to
   // `<store>.quarantine/` instead of refusing the store (store::Store::ForeignFiles).
   bool quarantine_foreign = false;
