@@ -177,10 +177,12 @@ void Coordinator::run(Mailbox& local) {
   while (local_active || !active_.empty()) {
     // First: after a rank died, the launcher's stop signal follows, and no stop can complete.
     lifeline_.throw_if_lost();
-    if (stop_flag_.requested() && !stopping_) {
-      log::info("stop signal ", stop_flag_.signal(), " received: committing what is computed");
-      stop(stop_flag_.signal());
+    // A signal this process received, once in its log, whichever rank's stop came first.
+    if (!signal_logged_ && stop_signal() != 0) {
+      signal_logged_ = true;
+      log::info("stop signal ", stop_signal(), " received: committing what is computed");
     }
+    if (stop_flag_.requested() && !stopping_) stop(stop_flag_.signal());
     bool busy = serve_local(local);
     if (local.drained()) local_active = false;
     busy = serve_remote() || busy;

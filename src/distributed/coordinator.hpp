@@ -68,6 +68,7 @@ class Coordinator {
   std::unique_ptr<Progress> progress_;
   std::set<int> active_;  // worker ranks not yet told "no more work"
   bool stopping_ = false;
+  bool signal_logged_ = false;
   int stop_signal_ = 0;
   std::optional<Failure> error_;
   std::vector<std::string> unreadable_;  // one message per shard stopped by a probe image

@@ -1,7 +1,11 @@
 // main() of every GoogleTest binary: sets the environment the tests rely on, then runs them.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <cstdlib>
+#include <filesystem>
+#include <string>
 
 int main(int argc, char** argv) {
   // Open MPI refuses to run as root without these, and CI machines have 2 cores: tests that start
@@ -20,6 +24,16 @@ int main(int argc, char** argv) {
       {"MLL_BINARY_DIR", MLL_TEST_BINARY_DIR},
   };
   for (const auto& [name, value] : settings) setenv(name, value, /*overwrite=*/0);
-  ::testing::InitGoogleTest(&argc, argv);
-  return RUN_ALL_TESTS();
+  // Each test process gets its own Open MPI session folder: concurrent mpiruns sharing
+  // /tmp/ompi.<host>.<uid> race on creating and removing it ("mkdir ... File exists").
+  const std::string session = "/tmp/mll-ompi-" + std::to_string(::getpid());
+  std::filesystem::create_directories(session);
+  setenv("OMPI_MCA_orte_tmpdir_base", session.c_str(), /*overwrite=*/0);
+  const int status = [&] {
+    ::testing::InitGoogleTest(&argc, argv);
+    return RUN_ALL_TESTS();
+  }();
+  std::error_code ec;
+  std::filesystem::remove_all(session, ec);
+  return status;
 }

@@ -23,6 +23,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <iterator>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -343,6 +344,32 @@ class SlurmTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out.substr(0, r.out.find_first_of(";\n"));
   }
+  // Waits until the batch script of `job` runs (a process whose command line names the job's
+  // spool script), polling every 2 ms. Returns whether it did within `seconds`.
+  bool wait_for_exec(const std::string& job, double seconds) const {
+    char script[64];
+    std::snprintf(script, sizeof script, "/job%05d/slurm_script", std::atoi(job.c_str()));
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < deadline) {
+      std::error_code ec;
+      for (fsys::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string name = it->path().filename();
+        if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+        // POSIX reads: the process may end while it is read (a stream would throw).
+        const int fd = ::open((it->path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        char buffer[4096];
+        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        ::close(fd);
+        if (n > 0 &&
+            std::string(buffer, static_cast<std::size_t>(n)).find(script) != std::string::npos) {
+          return true;
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return false;
+  }
   bool job_ended(const std::string& job) {
     const std::string state = field(show_job(job), "JobState");
     return state == "COMPLETED" || state == "FAILED" || state == "CANCELLED";
@@ -512,11 +539,11 @@ TEST_F(SlurmTest, ArrayTasksLabelZooSlicesThenTheDependentSelectJobRuns) {
 }
 
 // The signal contract through the launcher (docs/running.md): USR1 or TERM to the batch shell
-// at any moment of the job, from its first instant on, ends in a requeue (exit 75) or, when
+// at any moment after the batch script's exec, ends in a requeue (exit 75) or, when
 // mll had already finished, in exit 0; either way the job ends COMPLETED and the store is the
 // uninterrupted run's.
 TEST_F(SlurmTest, AWarningSignalAtAnyMomentOfTheJobRequeuesItAndItEndsCompleted) {
-  build_world(20, 2);
+  build_world(60, 2);  // a run of a few seconds: most signals land while mll runs
   const std::string empty = world() + "/empty.h5";
   const std::string reference = world() + "/reference.h5";
   copy_store(store(), empty);
@@ -535,8 +562,9 @@ TEST_F(SlurmTest, AWarningSignalAtAnyMomentOfTheJobRequeuesItAndItEndsCompleted)
       copy_store(empty, store());
       const std::string job = submit("-n 1 -c 1 --gpus-per-task=0", "label-mpi.sbatch");
       ASSERT_FALSE(job.empty());
-      ASSERT_TRUE(wait_for([&] { return field(show_job(job), "JobState") != "PENDING"; }, 60))
-          << show_job(job);
+      // From the exec of the batch script (its process appears), as for a process started by
+      // hand; the job's RUNNING state comes earlier, while slurmstepd still sets the step up.
+      ASSERT_TRUE(wait_for_exec(job, 60)) << show_job(job);
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       run_command(slurm("timeout 10 scancel --signal=" + std::string(signal) + " --batch " + job),
                   dir_);
