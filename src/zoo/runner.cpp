@@ -76,8 +76,6 @@ const Engine& engine() {
 
 }  // namespace detail
 
-std::string Device::str() const { return is_cuda() ? cat("cuda:", index) : std::string("cpu"); }
-
 bool cuda_available() noexcept {
   try {
     return detail::engine().cuda_available();
@@ -122,18 +120,6 @@ Device parse_device(const std::string& text) {
               " CUDA device(s) are visible");
   }
   return d;
-}
-
-std::string to_string(Precision precision) {
-  switch (precision) {
-    case Precision::kFp16:
-      return "fp16";
-    case Precision::kBf16:
-      return "bf16";
-    case Precision::kFp32:
-      break;
-  }
-  return "fp32";
 }
 
 Precision parse_precision(const std::string& text, const Device& device) {

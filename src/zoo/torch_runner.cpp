@@ -20,16 +20,6 @@ namespace mll::zoo::detail {
 namespace stdfs = std::filesystem;
 namespace {
 
-// to_string(Precision) without linking the zoo's own code.
-const char* precision_name(Precision p) {
-  return p == Precision::kFp16 ? "fp16" : p == Precision::kBf16 ? "bf16" : "fp32";
-}
-
-// Device::str() without linking the zoo's own code.
-std::string device_name(const Device& device) {
-  return device.is_cuda() ? cat("cuda:", device.index) : std::string("cpu");
-}
-
 std::string shape_str(const at::Tensor& t) {
   std::string s = "[";
   for (int64_t i = 0; i < t.dim(); ++i) s += cat(i ? ", " : "", t.size(i));
@@ -187,8 +177,7 @@ std::unique_ptr<LoadedModel> TorchEngine::load(ModelSpec spec, std::string path,
     MLL_THROW(UsageError, impl->spec.id, ": float16 runs on CUDA only (use fp32 or bf16)");
   }
   if (opts.device.is_cuda() && (!cuda_available() || opts.device.index >= cuda_device_count())) {
-    MLL_THROW(UsageError, impl->spec.id, ": device ", device_name(opts.device),
-              " is not available");
+    MLL_THROW(UsageError, impl->spec.id, ": device ", opts.device.str(), " is not available");
   }
   impl->opts = opts;
   const std::string& file = impl->path;
@@ -214,8 +203,8 @@ std::unique_ptr<LoadedModel> TorchEngine::load(ModelSpec spec, std::string path,
   }
   for (const auto& p : impl->module.parameters(/*recurse=*/true)) impl->params += p.numel();
   if (impl->spec.embed_dim) impl->dim = *impl->spec.embed_dim;
-  log::debug("loaded model '", impl->spec.id, "' from ", file, " on ", device_name(opts.device),
-             " (", precision_name(impl->opts.precision), "): ", impl->params, " parameters");
+  log::debug("loaded model '", impl->spec.id, "' from ", file, " on ", opts.device.str(), " (",
+             to_string(impl->opts.precision), "): ", impl->params, " parameters");
   return impl;
 }
 

@@ -30,6 +30,7 @@
 
 #include "label_world.hpp"
 #include "run_command.hpp"
+#include "signal_sweep.hpp"
 
 namespace mll::test {
 namespace {
@@ -140,7 +141,7 @@ class SlurmCluster {
   }
 
   // The processes running in node `node`'s network namespace (two-node clusters).
-  std::vector<pid_t> pids_on_node(int node, const ScratchDir&) const { return pids_in(ns_[node]); }
+  std::vector<pid_t> pids_on_node(int node) const { return pids_in(ns_[node]); }
 
   // How many nodes are idle (none allocated, none completing).
   int idle_nodes(const ScratchDir& scratch) const {
@@ -344,11 +345,19 @@ class SlurmTest : public ::testing::Test {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out.substr(0, r.out.find_first_of(";\n"));
   }
-  // Waits until the batch script of `job` runs (a process whose command line names the job's
-  // spool script), polling every 2 ms. Returns whether it did within `seconds`.
+  // The job's folder in a slurmd spool ("job00012").
+  static std::string job_folder(const std::string& job) {
+    char folder[32];
+    std::snprintf(folder, sizeof folder, "job%05d", std::atoi(job.c_str()));
+    return folder;
+  }
+  // Waits until the batch script of `job` runs, polling every 2 ms: a process whose environment
+  // holds this job's id and this cluster's SLURM_CONF (the script from its exec on, and what it
+  // execs; not slurmstepd, and not another test cluster's job of the same id). Returns whether
+  // it did within `seconds`.
   bool wait_for_exec(const std::string& job, double seconds) const {
-    char script[64];
-    std::snprintf(script, sizeof script, "/job%05d/slurm_script", std::atoi(job.c_str()));
+    const std::string id = std::string("SLURM_JOB_ID=") + job + '\0';
+    const std::string conf = "SLURM_CONF=" + slurm_dir_ + "/slurm.conf";
     const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
     while (Clock::now() < deadline) {
       std::error_code ec;
@@ -356,19 +365,39 @@ class SlurmTest : public ::testing::Test {
         const std::string name = it->path().filename();
         if (name.find_first_not_of("0123456789") != std::string::npos) continue;
         // POSIX reads: the process may end while it is read (a stream would throw).
-        const int fd = ::open((it->path() / "cmdline").c_str(), O_RDONLY | O_CLOEXEC);
+        const int fd = ::open((it->path() / "environ").c_str(), O_RDONLY | O_CLOEXEC);
         if (fd < 0) continue;
-        char buffer[4096];
-        const ssize_t n = ::read(fd, buffer, sizeof buffer);
+        std::string environ;
+        char buffer[16384];
+        for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+          environ.append(buffer, static_cast<std::size_t>(n));
+        }
         ::close(fd);
-        if (n > 0 &&
-            std::string(buffer, static_cast<std::size_t>(n)).find(script) != std::string::npos) {
+        if (environ.find(id) != std::string::npos && environ.find(conf) != std::string::npos) {
           return true;
         }
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return false;
+  }
+  // Keeps a copy of the empty store (for fresh_store) and labels another copy in one process:
+  // the reference every job's store must equal. Returns the reference's path.
+  std::string keep_empty_and_label_reference() {
+    copy_store(store(), empty_store());
+    const std::string reference = world() + "/reference.h5";
+    copy_store(store(), reference);
+    const auto r = run_mll("label -c " + config() + " --store " + reference, dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return reference;
+  }
+  std::string empty_store() const { return world() + "/empty.h5"; }
+  // The store back to the empty copy.
+  void fresh_store() {
+    std::error_code ec;
+    fsys::remove(store(), ec);
+    fsys::remove_all(store() + ".d", ec);
+    copy_store(empty_store(), store());
   }
   bool job_ended(const std::string& job) {
     const std::string state = field(show_job(job), "JobState");
@@ -381,11 +410,10 @@ class SlurmTest : public ::testing::Test {
   // which would delete the new run's script under it ("execve(): ... slurm_script: No such
   // file").
   void release_requeued(const std::string& job) {
-    char folder[32];
-    std::snprintf(folder, sizeof folder, "job%05d", std::atoi(job.c_str()));
     const auto spool_left = [&] {
       for (int node = 1; node <= nodes_; ++node) {
-        const std::string spool = slurm_dir_ + "/spool-n" + std::to_string(node) + "/" + folder;
+        const std::string spool =
+            slurm_dir_ + "/spool-n" + std::to_string(node) + "/" + job_folder(job);
         if (fsys::exists(spool)) return true;
       }
       return false;
@@ -544,22 +572,14 @@ TEST_F(SlurmTest, ArrayTasksLabelZooSlicesThenTheDependentSelectJobRuns) {
 // uninterrupted run's.
 TEST_F(SlurmTest, AWarningSignalAtAnyMomentOfTheJobRequeuesItAndItEndsCompleted) {
   build_world(60, 2);  // a run of a few seconds: most signals land while mll runs
-  const std::string empty = world() + "/empty.h5";
-  const std::string reference = world() + "/reference.h5";
-  copy_store(store(), empty);
-  copy_store(store(), reference);
-  auto r = run_mll("label -c " + config() + " --store " + reference, dir_);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string reference = keep_empty_and_label_reference();
   int requeued = 0;
   for (const char* signal : {"USR1", "TERM"}) {
-    for (const int delay_ms : {0, 50, 100, 250, 500, 1000, 2000, 3000}) {
+    for (const int delay_ms : sweep_delays_ms()) {
       const std::string what =
           std::string("SIG") + signal + " at " + std::to_string(delay_ms) + " ms";
       SCOPED_TRACE(what);
-      std::error_code ec;
-      fsys::remove(store(), ec);
-      fsys::remove_all(store() + ".d", ec);
-      copy_store(empty, store());
+      fresh_store();
       const std::string job = submit("-n 1 -c 1 --gpus-per-task=0", "label-mpi.sbatch");
       ASSERT_FALSE(job.empty());
       // From the exec of the batch script (its process appears), as for a process started by
@@ -628,22 +648,11 @@ class TwoNodeSlurmTest : public SlurmTest {
   std::string rank_log(const std::string& job, int rank) const {
     return slurp(world() + "/mll-jobs/" + job + "/ranks/rank-" + std::to_string(rank) + ".log");
   }
-  void fresh_store(const std::string& empty) {
-    std::error_code ec;
-    fsys::remove(store(), ec);
-    fsys::remove_all(store() + ".d", ec);
-    copy_store(empty, store());
-  }
 };
 
 TEST_F(TwoNodeSlurmTest, OneRankPerNodeGivesTheOneProcessStoreAndAWarningSignalReachesBoth) {
   build_world(100, 4);
-  const std::string empty = world() + "/empty.h5";
-  const std::string reference = world() + "/reference.h5";
-  copy_store(store(), empty);
-  copy_store(store(), reference);
-  auto r = run_mll("label -c " + config() + " --store " + reference, dir_);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string reference = keep_empty_and_label_reference();
   const std::string resources = "-N 2 --ntasks-per-node=1 -c 1 --gpus-per-task=0";
 
   // A plain run.
@@ -660,7 +669,7 @@ TEST_F(TwoNodeSlurmTest, OneRankPerNodeGivesTheOneProcessStoreAndAWarningSignalR
   expect_identical_stores(reference, store(), ids_);
 
   // USR1 to the batch shell on n1 mid-run: srun relays it to the rank on each node.
-  fresh_store(empty);
+  fresh_store();
   const std::size_t files = store_files();
   job = submit(resources, "label-mpi.sbatch");
   ASSERT_FALSE(job.empty());
@@ -668,7 +677,7 @@ TEST_F(TwoNodeSlurmTest, OneRankPerNodeGivesTheOneProcessStoreAndAWarningSignalR
   ASSERT_TRUE(wait_for([&] { return store_files() > files + 2 || job_ended(job); }, 120) &&
               !job_ended(job))
       << show_job(job) << cluster_->log_tail();
-  r = run_command(slurm("timeout 10 scancel --signal=USR1 --batch " + job), dir_);
+  auto r = run_command(slurm("timeout 10 scancel --signal=USR1 --batch " + job), dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_TRUE(wait_for([&] { return field(show_job(job), "Restarts") == "1"; }, 90))
       << show_job(job) << slurp(launcher_log);
@@ -687,14 +696,14 @@ TEST_F(TwoNodeSlurmTest, OneRankPerNodeGivesTheOneProcessStoreAndAWarningSignalR
   expect_identical_stores(reference, store(), ids_);
 
   // The rank on n2 killed mid-run: the rank on n1 says which rank, host and pid it lost.
-  fresh_store(empty);
+  fresh_store();
   job = submit(resources, "label-mpi.sbatch");
   ASSERT_FALSE(job.empty());
   ASSERT_TRUE(wait_for([&] { return store_files() > files + 2 || job_ended(job); }, 120) &&
               !job_ended(job))
       << show_job(job) << cluster_->log_tail();
   pid_t victim = 0;
-  for (const pid_t pid : cluster_->pids_on_node(1, dir_)) {
+  for (const pid_t pid : cluster_->pids_on_node(1)) {
     std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
     std::string name;
     if (comm >> name && name == "mll") victim = pid;

@@ -24,7 +24,7 @@ struct Device {
 
   bool is_cuda() const noexcept { return kind == Kind::kCuda; }
   // "cpu" or "cuda:N". Does not throw.
-  std::string str() const;
+  std::string str() const { return is_cuda() ? "cuda:" + std::to_string(index) : "cpu"; }
 };
 
 // Whether the libtorch this was built against has CUDA and a device is visible. Does not throw.
@@ -47,8 +47,10 @@ int threads() noexcept;
 // The number format the towers run in. Outputs are always returned and normalised in float32.
 enum class Precision { kFp32, kFp16, kBf16 };
 
-// "fp32", "fp16", "bf16". Does not throw.
-std::string to_string(Precision precision);
+// "fp32", "fp16", "bf16". Does not throw. (Inline: the model engine uses it too.)
+inline std::string to_string(Precision precision) {
+  return precision == Precision::kFp16 ? "fp16" : precision == Precision::kBf16 ? "bf16" : "fp32";
+}
 // "auto" (fp16 on CUDA, fp32 on the CPU), "fp32", "fp16" or "bf16" for `device`. Throws
 // UsageError for another word, and for fp16 on the CPU (half-precision kernels are missing or
 // slow there; bf16 runs).
