@@ -19,6 +19,7 @@
 #include "mll/probe/probe_set.hpp"
 #include "mll/probe/sampling.hpp"
 #include "mll/probe/sources.hpp"
+#include "mll/schedule/memory.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
 #include "options.hpp"
@@ -138,6 +139,11 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "image-cache", po::value<std::string>()->value_name("DIR"),
       "keep the preprocessed probe images (uint8 crops, per preprocessing config and shard) in "
       "DIR, so that later runs and added models skip decoding")(
+      "memory", po::value<std::string>()->default_value("auto")->value_name("SIZE"),
+      "device memory the models of one rank may take, e.g. 24GB or 4GiB (auto: 90% of the GPU's "
+      "free memory, or 80% of the rank's share of the host's available memory; 0: no limit); a "
+      "preprocessing group that needs more is labeled in sub-groups that share decoded images "
+      "(STORE.crops/ unless --image-cache)")(
       "fast-decode", po::bool_switch(),
       "decode large JPEGs at a reduced DCT scale (faster, not bit-exact; keep it the same across "
       "reruns of one store)")("fail-fast", po::bool_switch(), "stop at the first failing model")(
@@ -180,6 +186,8 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
                 ": cannot create the folder: ", ec ? ec.message() : "not a directory");
     }
   }
+  const std::string memory = vm["memory"].as<std::string>();
+  options.memory = memory == "auto" ? -1 : schedule::parse_bytes(memory);
   options.fast_decode = vm["fast-decode"].as<bool>();
   if (vm["decode-threads"].as<int>() < 0) MLL_THROW(UsageError, "--decode-threads must be >= 0");
   options.fail_fast = vm["fail-fast"].as<bool>();

@@ -79,7 +79,65 @@ int cgroup_cpus() {
   return 0;
 }
 
+// A whole number of bytes in a file's first line ("max" or garbage: -1).
+std::int64_t read_bytes(const std::string& path) {
+  const std::string line = read_line(path);
+  char* end = nullptr;
+  const long long n = std::strtoll(line.c_str(), &end, 10);
+  return !line.empty() && end != line.c_str() && (*end == '\0' || *end == '\n') && n >= 0 ? n : -1;
+}
+
+std::int64_t meminfo_available() {
+  std::ifstream in("/proc/meminfo");
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    std::string key;
+    long long kib = 0;
+    if (fields >> key >> kib && key == "MemAvailable:") return kib * 1024;
+  }
+  return 0;
+}
+
+// Room left under the tightest cgroup memory limit on the way up; 0 when there is none.
+std::int64_t cgroup_memory_left() {
+  std::int64_t best = 0;
+  const auto consider = [&](std::int64_t limit, std::int64_t used) {
+    // v1 reports "no limit" as a huge number (PAGE_COUNTER_MAX pages).
+    if (limit <= 0 || used < 0 || limit >= (std::int64_t{1} << 60)) return;
+    const std::int64_t left = std::max<std::int64_t>(0, limit - used);
+    if (best == 0 || left < best) best = std::max<std::int64_t>(left, 1);
+  };
+  for (std::string path = cgroup_path(""); !path.empty();) {
+    const std::string dir = "/sys/fs/cgroup" + path;
+    consider(read_bytes(dir + "/memory.max"), read_bytes(dir + "/memory.current"));
+    if (path == "/") break;
+    path = path.substr(0, std::max<std::size_t>(1, path.rfind('/')));
+  }
+  const std::string v1 = "/sys/fs/cgroup/memory" + cgroup_path("memory");
+  consider(read_bytes(v1 + "/memory.limit_in_bytes"), read_bytes(v1 + "/memory.usage_in_bytes"));
+  return best;
+}
+
 }  // namespace
+
+MemoryAvailable available_memory() noexcept {
+  MemoryAvailable out;
+  const auto take = [&](std::int64_t bytes, const char* source) {
+    if (bytes > 0 && (out.bytes == 0 || bytes < out.bytes)) out = {bytes, source};
+  };
+  try {
+    take(meminfo_available(), "MemAvailable");
+    take(cgroup_memory_left(), "cgroup memory limit");
+  } catch (...) {
+    // unreadable files: whatever was found stands
+  }
+  if (const int node = positive(std::getenv("SLURM_MEM_PER_NODE"))) {
+    take(std::int64_t{node} << 20, "SLURM_MEM_PER_NODE");
+  } else if (const int cpu = positive(std::getenv("SLURM_MEM_PER_CPU"))) {
+    take((std::int64_t{cpu} << 20) * usable_cpu_count(), "SLURM_MEM_PER_CPU");
+  }
+  return out;
+}
 
 CpuBudget usable_cpus() noexcept {
   CpuBudget budget{affinity_cpus(), "affinity"};

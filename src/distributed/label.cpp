@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <set>
 
 #include "compute.hpp"
 #include "coordinator.hpp"
@@ -12,8 +14,10 @@
 #include "mll/core/cpus.hpp"
 #include "mll/core/log.hpp"
 #include "mll/distributed/collective.hpp"
+#include "mll/feed/crop_cache.hpp"
 #include "mll/feed/inputs.hpp"
 #include "mll/probe/probe_set.hpp"
+#include "mll/schedule/memory.hpp"
 #include "mll/store/store.hpp"
 #include "protocol.hpp"
 #include "worker.hpp"
@@ -42,6 +46,9 @@ std::vector<char> encode_inputs(const label::WorkPlan& plan, const store::Store&
   w.put<std::uint64_t>(plan.groups.size());
   for (const auto& group : plan.groups) {
     w.put<double>(group.gflops_per_image);
+    w.put<std::int32_t>(group.part);
+    w.put<std::int32_t>(group.parts);
+    w.put<std::int64_t>(group.memory);
     w.put<std::uint64_t>(group.models.size());
     for (const auto& m : group.models) w.put(m.id);
   }
@@ -73,6 +80,9 @@ Inputs decode_inputs(const std::vector<char>& bytes, const std::vector<zoo::Mode
   inputs.groups.resize(r.get<std::uint64_t>());
   for (auto& group : inputs.groups) {
     group.gflops_per_image = r.get<double>();
+    group.part = r.get<std::int32_t>();
+    group.parts = r.get<std::int32_t>();
+    group.memory = r.get<std::int64_t>();
     group.models.resize(r.get<std::uint64_t>());
     for (auto& model : group.models) model = spec_of(r.get_string(), specs);
     group.preprocess = feed::preprocess_spec(group.models.front());
@@ -86,6 +96,62 @@ Inputs decode_inputs(const std::vector<char>& bytes, const std::vector<zoo::Mode
     inputs.digests.push_back(r.get<std::int64_t>());
   }
   return inputs;
+}
+
+// What this rank may give the models when no --memory was given: most of its GPU's free memory,
+// or its share of the host memory the node has left (its ranks split it). 0 when unknown.
+std::int64_t default_memory(const Comm& comm, const zoo::Device& device) {
+  if (device.is_cuda()) {
+    const std::int64_t free = zoo::cuda_free_memory(device.index);
+    return free > 0 ? free / 10 * 9 : 0;
+  }
+  const MemoryAvailable host = available_memory();
+  return host.bytes / std::max(1, comm.local_size()) / 10 * 8;
+}
+
+// Collective: the budget every rank plans with, the smallest over the ranks (rank 0 plans for
+// all of them).
+std::int64_t agree_memory(Comm& comm, const label::LabelOptions& options) {
+  if (options.memory >= 0) return options.memory;
+  const std::int64_t mine = default_memory(comm, options.run.device);
+  std::int64_t budget = 0;
+  for (const auto v : comm.all_gather({static_cast<std::uint64_t>(mine)}, "memory budgets")) {
+    const auto bytes = static_cast<std::int64_t>(v);
+    if (bytes > 0 && (budget == 0 || bytes < budget)) budget = bytes;
+  }
+  if (budget > 0) {
+    log::info("memory budget for the models: ", schedule::format_bytes(budget), " per rank (",
+              options.run.device.is_cuda() ? "90% of the GPU's free memory"
+                                           : "80% of the host memory available to each rank",
+              "; --memory to change)");
+  }
+  return budget;
+}
+
+// Rank 0, after the loop: the crops that split groups shared in `<store>.crops` (not a folder the
+// user named) are removed once every model of their config is done; until then a rerun needs
+// them. Throws what the store throws.
+void remove_shared_crops(const store::Store& store, const label::WorkPlan& plan,
+                         const label::LabelOptions& options) {
+  if (!options.image_cache.empty()) return;
+  std::map<std::string, image::PreprocessSpec> configs;
+  std::set<std::string> unfinished;
+  for (const auto& group : plan.groups) {
+    if (group.parts > 1) configs.emplace(group.key, group.preprocess);
+    for (const auto& spec : group.models) {
+      const auto record = store.find_model(spec.id);
+      if (!record || record->status != store::ModelStatus::kDone) unfinished.insert(group.key);
+    }
+  }
+  for (auto& [key, preprocess] : configs) {
+    if (unfinished.count(key)) continue;
+    preprocess.fast_jpeg_decode = options.fast_decode;
+    const auto removed = feed::CropCache::remove_config(options.shared_crops, preprocess);
+    if (removed > 0) {
+      log::info("removed the ", removed, " crop files the sub-groups of ", key, " shared (",
+                options.shared_crops, ")");
+    }
+  }
 }
 
 // Collective: rank 0 opens the store and plans; every rank gets the inputs.
@@ -147,6 +213,11 @@ label::LabelReport label(Comm& comm, const std::string& store_path,
   if (comm.rank() != 0) options.progress = false;
   // Before anything else, so that a rank dying in any later phase is reported by the others.
   const Lifeline lifeline(comm);
+  options.memory = agree_memory(comm, options);
+  if (options.shared_crops.empty()) {
+    options.shared_crops =
+        options.image_cache.empty() ? store_path + ".crops" : options.image_cache;
+  }
   Writer writer;
   Inputs inputs = plan_everywhere(comm, store_path, specs, options, writer);
   // Every failure before the loop is agreed on: a rank that left alone would say "bye" on its
@@ -167,6 +238,13 @@ label::LabelReport label(Comm& comm, const std::string& store_path,
   finish_together(comm, rank0, options.run.device, options.label_block);
   run_shards(comm, rank0, *executor, stop, lifeline);
   finish_together(comm, rank0, options.run.device, options.label_block);
+  if (rank0) {
+    try {
+      remove_shared_crops(*writer.store, *writer.plan, options);
+    } catch (const std::exception& e) {
+      log::warn("shared crops not removed: ", e.what());
+    }
+  }
   // Shards stopped by unusable probe images: everything else is stored; the run ends 65.
   Outcome unreadable;
   if (rank0) unreadable.run([&] { rank0->throw_if_unreadable(); });

@@ -127,6 +127,24 @@ std::array<unsigned char, kDigestBytes> crop_digest(const std::uint8_t* crop, st
   return out;
 }
 
+// One folder per config, named by the config's hash (the key itself is long and has spaces).
+stdfs::path config_folder(const std::string& dir, const image::PreprocessSpec& spec) {
+  return stdfs::path(dir) / Sha256().update(preprocess_key(spec)).hex().substr(0, 16);
+}
+
+// Whether `name` is a shard file this cache writes ("<begin>-<end>.crops") or its temporary.
+bool is_cache_file(const std::string& name) {
+  const auto dash = name.find('-'), dot = name.find(".crops");
+  if (dash == std::string::npos || dot == std::string::npos || dash == 0 || dot <= dash + 1) {
+    return false;
+  }
+  const auto digits = [&](std::size_t b, std::size_t e) {
+    return name.substr(b, e - b).find_first_not_of("0123456789") == std::string::npos;
+  };
+  const std::string rest = name.substr(dot + 6);
+  return digits(0, dash) && digits(dash + 1, dot) && (rest.empty() || rest.rfind(".tmp.", 0) == 0);
+}
+
 // Removes `<name>.tmp.<pid>` files in `folder` whose writer is gone (a killed run); the file
 // of a live writer (another rank sharing the cache) is left alone.
 void remove_stale_temporaries(const stdfs::path& folder) {
@@ -225,8 +243,7 @@ CropCache::CropCache(const std::string& dir, const image::PreprocessSpec& spec, 
   impl_->crop_bytes =
       static_cast<std::size_t>(spec.height) * static_cast<std::size_t>(spec.width) * 3;
 
-  // One folder per config, named by the config's hash (the key itself is long and has spaces).
-  const stdfs::path folder = stdfs::path(dir) / Sha256().update(key).hex().substr(0, 16);
+  const stdfs::path folder = config_folder(dir, spec);
   std::error_code ec;
   stdfs::create_directories(folder, ec);
   if (ec)
@@ -238,6 +255,21 @@ CropCache::CropCache(const std::string& dir, const image::PreprocessSpec& spec, 
 }
 
 CropCache::~CropCache() = default;
+
+std::size_t CropCache::remove_config(const std::string& dir, const image::PreprocessSpec& spec) {
+  const stdfs::path folder = config_folder(dir, spec);
+  std::size_t removed = 0;
+  std::error_code ec;
+  for (const auto& entry : stdfs::directory_iterator(folder, ec)) {
+    std::error_code gone;
+    if (is_cache_file(entry.path().filename().string()) && stdfs::remove(entry.path(), gone)) {
+      ++removed;
+    }
+  }
+  stdfs::remove(folder, ec);  // only when empty
+  stdfs::remove(dir, ec);
+  return removed;
+}
 
 bool CropCache::hit() const noexcept { return impl_->hit; }
 const std::string& CropCache::path() const noexcept { return impl_->path; }

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <ctime>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <set>
@@ -78,6 +79,64 @@ store::ModelRecord record_with(const zoo::ModelSpec& spec, std::string sha256) {
 
 }  // namespace
 
+schedule::ModelMemory model_memory(const zoo::ModelSpec& spec, const LabelOptions& options) {
+  const double bytes = options.run.precision == zoo::Precision::kFp32 ? 4.0 : 2.0;
+  std::int64_t params = spec.params;
+  if (params <= 0) {
+    // A sidecar without a parameter count: the archive's size, taken as float32 weights (what
+    // the exporter writes).
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(spec.model_path(), ec);
+    params = ec ? 0 : static_cast<std::int64_t>(size / 4);
+  }
+  const auto pre = feed::preprocess_spec(spec);
+  return schedule::model_memory(spec.id, params, bytes, options.batch, pre.height, pre.width,
+                                bytes);
+}
+
+namespace {
+
+// Refuses, before anything is registered, a model that could never be loaded under the budget.
+void check_memory(const std::vector<zoo::ModelSpec>& specs, const LabelOptions& options) {
+  if (options.memory <= 0) return;  // no limit
+  for (const auto& spec : specs) {
+    schedule::split_group({model_memory(spec, options)}, options.memory);
+  }
+}
+
+// Replaces every group whose models do not fit the budget together by sub-groups that do.
+std::vector<Group> split_groups(std::vector<Group> groups, const LabelOptions& options) {
+  std::vector<Group> out;
+  for (auto& group : groups) {
+    std::vector<schedule::ModelMemory> memory;
+    for (const auto& spec : group.models) memory.push_back(model_memory(spec, options));
+    const auto parts = schedule::split_group(memory, options.memory);
+    if (parts.size() > 1) {
+      log::info("the ", group.models.size(), " models of preprocessing config ", group.key,
+                " need about ", schedule::format_bytes(schedule::group_footprint(memory)),
+                ", more than the memory budget of ", schedule::format_bytes(options.memory),
+                ": labeled in ", parts.size(), " sub-groups that share the decoded images");
+    }
+    for (std::size_t p = 0; p < parts.size(); ++p) {
+      Group sub{group.key, group.preprocess,    {},
+                0.0,       static_cast<int>(p), static_cast<int>(parts.size()),
+                0};
+      std::vector<schedule::ModelMemory> members;
+      for (const std::size_t i : parts[p]) {
+        sub.models.push_back(group.models[i]);
+        sub.gflops_per_image +=
+            group.models[i].gflops_per_image > 0 ? group.models[i].gflops_per_image : 1.0;
+        members.push_back(memory[i]);
+      }
+      sub.memory = schedule::group_footprint(members);
+      out.push_back(std::move(sub));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 store::ModelRecord model_record(const zoo::ModelSpec& spec) {
   return record_with(spec, sha256_file(spec.model_path()));
 }
@@ -93,6 +152,7 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
     MLL_THROW(UsageError,
               "batch sizes, unit sizes, block sizes and thread counts must be positive");
   }
+  check_memory(specs, options);
   WorkPlan plan;
   std::map<std::string, std::size_t> group_of_key;
   std::map<std::string, std::vector<store::Unit>> missing;
@@ -151,10 +211,12 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
     missing[spec.id] = std::move(units);
   }
   digests.save();
-  // Longest first: the group with the most compute starts first (its load time is paid once).
+  // Longest first: the config with the most compute starts first (its load time is paid once);
+  // its sub-groups follow one another, the first one decoding for the rest.
   std::stable_sort(plan.groups.begin(), plan.groups.end(), [](const Group& a, const Group& b) {
     return a.gflops_per_image > b.gflops_per_image;
   });
+  plan.groups = split_groups(std::move(plan.groups), options);
 
   const auto captions = static_cast<std::int64_t>(store.captions().size());
   const auto images = static_cast<std::int64_t>(store.probe().image_count());
@@ -321,11 +383,15 @@ struct Executor::Impl {
     // The crops of the whole shard are cached (or read back) together; a shard needed only in
     // part reads a cache file when there is one but does not write one.
     // The cache only saves time: when it cannot be used, labeling goes on without it.
+    // The sub-groups of a split group share their crops even without --image-cache.
+    const std::string& cache_dir = !options.image_cache.empty() ? options.image_cache
+                                   : group.parts > 1            ? options.shared_crops
+                                                                : options.image_cache;
     std::unique_ptr<feed::CropCache> cache;
-    if (!options.image_cache.empty()) {
+    if (!cache_dir.empty()) {
       try {
         cache = std::make_unique<feed::CropCache>(
-            options.image_cache, preprocess, shard.begin, shard.end,
+            cache_dir, preprocess, shard.begin, shard.end,
             std::vector<std::string>(image_paths.begin() + shard.begin,
                                      image_paths.begin() + shard.end));
         if (!cache->hit() && static_cast<std::int64_t>(rows.size()) == shard.end - shard.begin) {

@@ -38,10 +38,14 @@ std::vector<std::vector<std::size_t>> split_group(const std::vector<ModelMemory>
   if (budget <= 0 || group_footprint(models) <= budget) return {all};
   for (const auto& m : models) {
     if (m.footprint() > budget) {
-      MLL_THROW(UsageError, "model '", m.id, "' needs about ", format_bytes(m.footprint()),
-                " (weights ", format_bytes(m.weights), " + one batch ", format_bytes(m.working),
-                ") but the memory budget is ", format_bytes(budget),
-                ": raise --memory or lower --batch");
+      // Close sizes print alike when rounded: then in bytes.
+      const bool close = format_bytes(m.footprint()) == format_bytes(budget);
+      const auto text = [&](std::int64_t b) {
+        return close ? std::to_string(b) + " bytes" : format_bytes(b);
+      };
+      MLL_THROW(UsageError, "model '", m.id, "' needs about ", text(m.footprint()), " (weights ",
+                format_bytes(m.weights), " + one batch ", format_bytes(m.working),
+                ") but the memory budget is ", text(budget), ": raise --memory or lower --batch");
     }
   }
   // First fit decreasing: the largest models open the sub-groups, smaller ones fill the gaps.

@@ -54,6 +54,8 @@ class Engine {
   virtual ~Engine() = default;
   virtual bool cuda_available() const noexcept = 0;
   virtual int cuda_device_count() const noexcept = 0;
+  // Free bytes on CUDA device `index` (-1 when unknown). Creates the device's context.
+  virtual std::int64_t cuda_free_memory(int index) const noexcept = 0;
   virtual void set_threads(int n) const = 0;
   virtual int threads() const noexcept = 0;
   // As Model's constructors: spec.model_path() onto opts.device.
@@ -73,6 +75,6 @@ const Engine& engine();
 
 // The engine library's exported symbols: the engine, and the version of this interface it was
 // built with (a library of another version is not used: its vtable would not match).
-inline constexpr int kMllTorchEngineInterface = 1;
+inline constexpr int kMllTorchEngineInterface = 2;
 extern "C" const mll::zoo::detail::Engine* mll_torch_engine();
 extern "C" int mll_torch_engine_interface();

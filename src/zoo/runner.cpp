@@ -92,6 +92,14 @@ int cuda_device_count() noexcept {
   }
 }
 
+std::int64_t cuda_free_memory(int index) noexcept {
+  try {
+    return detail::engine().cuda_free_memory(index);
+  } catch (...) {
+    return -1;
+  }
+}
+
 // "cpu" needs no engine: commands that only parse options stay light.
 Device parse_device(const std::string& text) {
   Device d;

@@ -10,6 +10,7 @@ class TorchEngine final : public Engine {
  public:
   bool cuda_available() const noexcept override;
   int cuda_device_count() const noexcept override;
+  std::int64_t cuda_free_memory(int index) const noexcept override;
   void set_threads(int n) const override;
   int threads() const noexcept override;
   std::unique_ptr<LoadedModel> load(ModelSpec spec, std::string path, bool has_spec,

@@ -152,6 +152,22 @@ int TorchEngine::cuda_device_count() const noexcept {
   }
 }
 
+std::int64_t TorchEngine::cuda_free_memory(int index) const noexcept {
+  if (index < 0 || index >= cuda_device_count()) return -1;
+  // The CUDA runtime comes with a CUDA build of libtorch; its functions are looked up at run time
+  // so that this file builds against the CPU-only libtorch too (which has no CUDA headers).
+  using SetDevice = int (*)(int);
+  using MemGetInfo = int (*)(std::size_t*, std::size_t*);
+  const auto set_device = reinterpret_cast<SetDevice>(dlsym(RTLD_DEFAULT, "cudaSetDevice"));
+  const auto mem_get_info = reinterpret_cast<MemGetInfo>(dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+  std::size_t free = 0, total = 0;
+  if (set_device == nullptr || mem_get_info == nullptr || set_device(index) != 0 ||
+      mem_get_info(&free, &total) != 0) {
+    return -1;
+  }
+  return static_cast<std::int64_t>(free);
+}
+
 void TorchEngine::set_threads(int n) const {
   if (n < 1) MLL_THROW(UsageError, "thread count must be at least 1, got ", n);
   at::set_num_threads(n);

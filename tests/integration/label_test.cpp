@@ -688,6 +688,51 @@ TEST_F(LabelWorldTest, UnchangedModelFilesAreNotHashedAgain) {
   EXPECT_EQ(std::count(rewritten.begin(), rewritten.end(), '\n'), 2) << rewritten;
 }
 
+// A group that does not fit --memory is labeled in sub-groups: the store equals an unbounded
+// run's, each probe image is decoded once (the sub-groups share crops in STORE.crops, removed at
+// the end), and a model that alone exceeds the budget is refused before the store is touched.
+TEST_F(LabelWorldTest, AGroupOverTheMemoryBudgetIsSplitAndGivesTheSameStore) {
+  build(8, 6);
+  const std::string unbounded = dir_ / "unbounded.h5";
+  copy_store(store_path(), unbounded);
+  auto r =
+      run_mll("label --store " + unbounded + " --zoo " + zoo() + kLabelFlags + " --memory 0", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  // A budget for two of the six (equal) models at a time.
+  label::LabelOptions options;
+  options.batch = 8;
+  const auto one = label::model_memory(zoo::ZooManifest::load(zoo()).load_spec(ids_[0]), options);
+  ASSERT_GT(one.weights, 0);
+  const std::int64_t budget = 2 * one.weights + one.working + one.weights / 2;
+  r = label(" -v --memory " + std::to_string(budget));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("labeled in 3 sub-groups that share the decoded images"), std::string::npos)
+      << r.err;
+  const auto images =
+      store::Store::open(store_path(), store::Store::Mode::kRead).probe().image_count();
+  EXPECT_NE(r.out.find("labeled 6, already done 0, failed 0 (" + std::to_string(images) +
+                       " images decoded"),
+            std::string::npos)
+      << r.out;
+  expect_same_embeddings(store_path(), unbounded, ids_);
+  expect_verified();
+  EXPECT_FALSE(std::filesystem::exists(store_path() + ".crops"));
+
+  // One model over the budget: exit 64 naming it, the store's bytes untouched.
+  write_world_models(dir_ / "models", zoo(), 1, 6);
+  const std::string before = slurp(store_path());
+  r = label(" --memory " + std::to_string(one.footprint() - 1));
+  EXPECT_EQ(r.exit_code, 64) << r.out << r.err;
+  EXPECT_NE(r.err.find("needs about"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("raise --memory"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("error:"), r.err.rfind("error:")) << r.err;  // one line
+  EXPECT_EQ(slurp(store_path()), before);
+  r = label(" --memory lots");
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("'lots' is not a memory size"), std::string::npos) << r.err;
+}
+
 // --precision: fp16 is refused on the CPU (one line, exit 64, nothing written), bf16 runs, and
 // the model's provenance records what ran.
 TEST_F(LabelWorldTest, ThePrecisionIsCheckedForTheDeviceAndRecorded) {

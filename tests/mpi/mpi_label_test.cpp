@@ -78,6 +78,27 @@ TEST_F(MpiLabelTest, StoresAreIdenticalAtOneTwoAndThreeRanks) {
   }
 }
 
+// Under a memory budget that holds one model at a time, the three models are three sub-groups:
+// at 2 and 3 ranks (sub-groups sharing crops across ranks) the store is the unbounded one's.
+TEST_F(MpiLabelTest, SubGroupsUnderAMemoryBudgetGiveTheSameStoreAtTwoAndThreeRanks) {
+  const std::string reference = fresh("reference.h5");
+  ASSERT_EQ(run_command(mll_exe() + label_args(reference) + " --memory 0", dir_).exit_code, 0);
+  label::LabelOptions options;
+  options.batch = 8;
+  const auto one =
+      label::model_memory(zoo::ZooManifest::load(dir_ / "zoo.json").load_spec(ids_[0]), options);
+  const std::string budget = " --memory " + std::to_string(one.footprint() + one.weights / 2);
+  for (int ranks : {2, 3}) {
+    const std::string store = fresh("np" + std::to_string(ranks) + ".h5");
+    const auto r = run_command(mpirun(ranks) + label_args(store) + budget + " -v", dir_);
+    ASSERT_EQ(r.exit_code, 0) << ranks << " ranks: " << r.err;
+    EXPECT_NE(r.err.find("labeled in 3 sub-groups"), std::string::npos) << r.err;
+    expect_verified(store);
+    expect_identical(reference, store);
+    EXPECT_FALSE(std::filesystem::exists(store + ".crops")) << store;
+  }
+}
+
 // The build without MPI (-DMLL_WITH_MPI=OFF: the self backend only) labels the same store, byte
 // for byte, as the MPI build at 1, 2 and 3 ranks.
 TEST_F(MpiLabelTest, TheBuildWithoutMpiGivesTheSameStore) {

@@ -45,6 +45,11 @@ class CropCache {
 
   const std::string& path() const noexcept;
 
+  // Removes the cache files of one config under `dir` (the shard files this class writes, and
+  // temporaries of killed runs; nothing else), then its folder and `dir` when they are left empty.
+  // Returns the number of files removed. Does not throw: what cannot be removed stays.
+  static std::size_t remove_config(const std::string& dir, const image::PreprocessSpec& spec);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

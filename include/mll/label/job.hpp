@@ -22,6 +22,7 @@
 
 #include "mll/core/signals.hpp"
 #include "mll/image/preprocess.hpp"
+#include "mll/schedule/memory.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
 #include "mll/zoo/runner.hpp"
@@ -38,9 +39,17 @@ struct LabelOptions {
   int prefetch_batches = 4;         // decoded batches kept ready ahead of the model
   std::int64_t label_block = 1024;  // probe images per block of the summary labels' prediction
   std::string image_cache;          // if set, a folder of preprocessed crops per shard (CropCache)
-  bool fast_decode = false;         // JPEG DCT-domain downscaling for large photos (not exact)
-  bool fail_fast = false;           // stop at the first failing model instead of recording it
-  bool rehash = false;              // hash every model file, ignoring <store>.digests
+  // Bytes of device memory the models of one rank may take (schedule/memory.hpp); a group that
+  // needs more is split into sub-groups that fit. 0: no limit; negative: distributed::label()
+  // works out the default (most of the GPU's free memory, or the rank's share of the host's).
+  std::int64_t memory = -1;
+  // Where the sub-groups of a split group keep the crops they share, so that each probe image is
+  // decoded once per preprocessing config (image_cache when set; label() defaults it to
+  // `<store>.crops`).
+  std::string shared_crops;
+  bool fast_decode = false;  // JPEG DCT-domain downscaling for large photos (not exact)
+  bool fail_fast = false;    // stop at the first failing model instead of recording it
+  bool rehash = false;       // hash every model file, ignoring <store>.digests
   // Move finished model files of another graph or probe set found beside the index to
   // `<store>.quarantine/` instead of refusing the store (store::Store::ForeignFiles).
   bool quarantine_foreign = false;
@@ -56,11 +65,17 @@ struct LabelReport {
   double forward_seconds = 0.0;      // time inside the models' forward passes (all processes)
 };
 
+// The models a rank holds at once. Models sharing a preprocessing config form one group, or, when
+// they do not fit the memory budget together, `parts` sub-groups of the same key: the first to
+// reach a shard decodes its images into the shared crop cache and the others read them.
 struct Group {
   std::string key;  // preprocessing identity (preprocess_key)
   image::PreprocessSpec preprocess;
   std::vector<zoo::ModelSpec> models;  // zoo order
   double gflops_per_image = 0.0;       // sum over the group's models (scheduling cost)
+  int part = 0;                        // this sub-group's index among the key's `parts`
+  int parts = 1;
+  std::int64_t memory = 0;  // estimated bytes when loaded (schedule::group_footprint)
 };
 
 struct Shard {
@@ -99,13 +114,18 @@ struct ShardResult {
   double forward_seconds = 0.0;  // time spent inside encode_images / encode_text
 };
 
+// The estimated device memory of `spec` while labeling with `options` (weights in the run's
+// precision, one batch of images). Does not throw.
+schedule::ModelMemory model_memory(const zoo::ModelSpec& spec, const LabelOptions& options);
+
 // The provenance record of a model (file hash, sidecar). Throws DataError when the model file
 // cannot be read.
 store::ModelRecord model_record(const zoo::ModelSpec& spec);
 
-// Registers every model of `specs` in `store` (opened for writing), skips the finished ones, and
-// cuts what is missing into shards. Throws UsageError for bad options, DataError (or records the
-// model as failed) for unreadable model files.
+// Registers every model of `specs` in `store` (opened for writing), skips the finished ones, splits
+// groups that do not fit options.memory, and cuts what is missing into shards. Throws UsageError
+// for bad options or a model that alone exceeds options.memory (before anything is registered),
+// DataError (or records the model as failed) for unreadable model files.
 WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs,
                    const LabelOptions& options);
 

@@ -31,6 +31,9 @@ struct Device {
 bool cuda_available() noexcept;
 // Number of visible CUDA devices (0 without CUDA). Does not throw.
 int cuda_device_count() noexcept;
+// Free bytes on CUDA device `index` (-1 without CUDA or when the runtime cannot say). Does not
+// throw.
+std::int64_t cuda_free_memory(int index) noexcept;
 
 // Parses "auto" | "cpu" | "cuda" | "cuda:N". "auto" is cuda:0 when CUDA is available, else the CPU.
 // Throws UsageError for other spellings and when CUDA (or device N) is requested but unavailable.

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <thread>
 
 #include <filesystem>
@@ -166,6 +168,25 @@ TEST(CoreCpus, BudgetIsWithinTheMachineAndFollowsSlurm) {
     unsetenv("SLURM_CPUS_PER_TASK");
   }
   EXPECT_EQ(usable_cpu_count(), usable_cpus().cpus);
+}
+
+// Available memory is known on Linux, at most the machine's, and capped by Slurm's allocation.
+TEST(CoreMemory, AvailableMemoryIsWithinTheMachineAndFollowsSlurm) {
+  for (const char* name : {"SLURM_MEM_PER_NODE", "SLURM_MEM_PER_CPU"}) unsetenv(name);
+  const MemoryAvailable free_memory = available_memory();
+  ASSERT_GT(free_memory.bytes, 0);
+  const std::int64_t physical =
+      static_cast<std::int64_t>(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGESIZE);
+  EXPECT_LE(free_memory.bytes, physical);
+  setenv("SLURM_MEM_PER_NODE", "100", 1);  // megabytes
+  EXPECT_EQ(available_memory().bytes, 100LL << 20);
+  EXPECT_EQ(available_memory().source, "SLURM_MEM_PER_NODE");
+  unsetenv("SLURM_MEM_PER_NODE");
+  setenv("SLURM_MEM_PER_CPU", "10", 1);
+  EXPECT_EQ(available_memory().bytes, (10LL << 20) * usable_cpu_count());
+  setenv("SLURM_MEM_PER_CPU", "plenty", 1);  // not a number: ignored
+  EXPECT_EQ(available_memory().source, free_memory.source);
+  unsetenv("SLURM_MEM_PER_CPU");
 }
 
 }  // namespace
