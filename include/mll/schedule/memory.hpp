@@ -16,9 +16,9 @@
 
 namespace mll::schedule {
 
-// Working set of a forward pass relative to its input tensor (batch x 3 x H x W values). Measured
-// on the authored ViT-B/32-shaped model (libtorch 1.13, CPU, batch 32, 224 px): peak RSS grew by
-// about 14x the input tensor while a batch ran; 24 leaves room for wider models (docs/labeling.md).
+// Working set of a forward pass relative to its input tensor (batch x 3 x H x W values): a
+// generous round figure for ViT-style towers, whose largest live activations (attention and MLP
+// of one block) are a few times the token tensor (docs/labeling.md "Memory").
 inline constexpr double kActivationFactor = 24.0;
 
 struct ModelMemory {
