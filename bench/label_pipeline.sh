@@ -9,13 +9,17 @@
 #  5. `mll label` against an equivalent Python pipeline (python3-torch + a DataLoader with
 #     PIL/torchvision transforms, the same TorchScript model and images);
 #  6. the image cache: a small model labeled with --image-cache (cold: decodes and writes the
-#     crops), then a second small model added to the same store (warm: reads them).
+#     crops), then a second small model added to the same store (warm: reads them);
+#  7. decode-bound labeling at the decode ceiling: 2,048 distinct 500x375 JPEGs (make_photos.py),
+#     the small model, default threads: mll label against the machine's decode ceiling (mll's
+#     exact decode path, one core, times the usable cores), the Python DataLoader pipeline, and a
+#     warm image cache against a cold one; medians of REPEATS (default 5) runs, side by side.
 # Probe images are hard links to the six test photos (tests/data/image), one folder per class.
-# Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all six sections)
+# Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all seven sections)
 set -euo pipefail
 build="${1:?usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]}"
 shift
-sections="${*:-1 2 3 4 5 6}"
+sections="${*:-1 2 3 4 5 6 7}"
 want() { [[ " $sections " == *" $1 "* ]]; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mll="$build/src/app/mll"
@@ -151,4 +155,39 @@ for s in 1 2; do
   echo "$([[ $s == 1 ]] && echo cold || echo warm): $out; $(secs "$t0" "$t1") s"
 done
 echo "cache: $(du -sb "$work/crops" | cut -f1) bytes"
+fi
+
+if want 7; then
+repeats="${REPEATS:-5}"
+echo "== 7. decode-bound: 2,048 distinct 500x375 JPEGs, small model, default threads, medians of $repeats"
+/usr/bin/python3 "$root/bench/make_photos.py" "$root/tests/data/image" "$work/distinct" 256 "$work/seeds8.txt"
+"$mll" probe build --log-level warn --graph "$work/graph8.h5" --images "$work/distinct" --per-node 256 \
+  --store "$work/dist-empty.h5" --force >/dev/null
+n=$(find "$work/distinct" -name '*.jpg' | wc -l)
+cores=$(nproc)
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+fresh() { rm -rf "$work/dist.h5" "$work/dist.h5.d" "$work/dist.h5.digests"
+  cp "$work/dist-empty.h5" "$work/dist.h5"; cp -r "$work/dist-empty.h5.d" "$work/dist.h5.d"; }
+timed() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); secs "$t0" "$t1"; }
+model=$(ls "$work"/small/small-s1.pt)
+: >"$work/t-ceiling"; : >"$work/t-mll"; : >"$work/t-py"; : >"$work/t-cold"; : >"$work/t-warm"
+for ((r = 0; r < repeats; r++)); do
+  # One core's exact decode + resize + crop + normalise rate, on a tenth of the photos.
+  "$build/src/image/mll_preprocess_bench" --repeats 1 $(find "$work/distinct" -name '*.jpg' | sort | awk 'NR % 10 == 0') \
+    | awk '/median/ {print $2}' >>"$work/t-ceiling"
+  fresh; timed "$mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu >>"$work/t-mll"
+  timed /usr/bin/python3 "$root/bench/python_pipeline.py" --model "$model" --images "$work/distinct" \
+    --threads "$cores" --workers "$cores" >>"$work/t-py"
+  rm -rf "$work/dcache"; fresh
+  timed "$mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu --image-cache "$work/dcache" >>"$work/t-cold"
+  fresh
+  timed "$mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu --image-cache "$work/dcache" >>"$work/t-warm"
+done
+per_core=$(median <"$work/t-ceiling"); ceiling=$(echo "$per_core * $cores" | bc -l)
+m=$(median <"$work/t-mll"); p=$(median <"$work/t-py"); c=$(median <"$work/t-cold"); w=$(median <"$work/t-warm")
+printf 'decode ceiling: %.0f images/s per core x %d cores = %.0f images/s\n' "$per_core" "$cores" "$ceiling"
+printf 'mll label (end to end, process start included): %.2f s = %.0f images/s = %.2f of the ceiling\n' "$m" "$(echo "$n / $m" | bc -l)" "$(echo "$n / $m / $ceiling" | bc -l)"
+printf 'python DataLoader pipeline (%d workers): %.2f s = %.0f images/s; mll / python = %.2fx\n' "$cores" "$p" "$(echo "$n / $p" | bc -l)" "$(echo "$p / $m" | bc -l)"
+printf 'image cache: cold (decode + write) %.2f s, warm (read) %.2f s: warm is %.2fx faster\n' "$c" "$w" "$(echo "$c / $w" | bc -l)"
+echo "runs (s): mll $(tr '\n' ' ' <"$work/t-mll")| python $(tr '\n' ' ' <"$work/t-py")| cold $(tr '\n' ' ' <"$work/t-cold")| warm $(tr '\n' ' ' <"$work/t-warm")"
 fi

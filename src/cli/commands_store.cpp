@@ -22,6 +22,7 @@
 #include "mll/schedule/memory.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
+#include "mll/zoo/runner.hpp"
 #include "options.hpp"
 
 namespace mll::cli {

@@ -274,8 +274,10 @@ void configure_process(const Comm& comm, label::LabelOptions& options, const std
             .string());
   }
   // The ranks of a node share its CPUs. On a GPU the model needs one CPU thread (it launches
-  // kernels) and decoding gets the rest; on the CPU the two halves run side by side (decode
-  // ahead of the model), so neither waits for a core the other holds.
+  // kernels) and decoding gets the rest. On the CPU the model gets half and decoding every CPU:
+  // decode threads sleep while the prefetch window is full, so they only take the cores the model
+  // leaves idle, and a model faster than its input no longer caps decoding at half the machine
+  // (bench/label_pipeline.sh section 7: 1 decode thread of 2 CPUs left a core idle).
   const CpuBudget budget = usable_cpus();
   const int share = std::max(1, budget.cpus / std::max(1, comm.local_size()));
   int decode = request.decode, model = request.model;
@@ -283,8 +285,8 @@ void configure_process(const Comm& comm, label::LabelOptions& options, const std
     if (decode <= 0) decode = std::max(1, share - 1);
     if (model <= 0) model = 1;
   } else {
-    if (decode <= 0) decode = std::max(1, request.model > 0 ? share - request.model : share / 2);
-    if (model <= 0) model = std::max(1, share - decode);
+    if (decode <= 0) decode = request.model > 0 ? std::max(1, share - request.model) : share;
+    if (model <= 0) model = std::max(1, share - share / 2);
   }
   if (request.model <= 0 && numeric_library_threads() > 0) {
     model = std::min(model, numeric_library_threads());

@@ -144,8 +144,10 @@ bool Prefetcher::next(Batch& batch) {
   if (slot_error_[slot]) std::rethrow_exception(slot_error_[slot]);
   batch.first = first;
   batch.count = count;
-  batch.pixels.assign(slots_[slot].begin(),
-                      slots_[slot].begin() + static_cast<std::ptrdiff_t>(count * image_floats_));
+  // The consumer's previous buffer becomes the slot's: handing a batch over costs no copy under
+  // the lock the workers need (a 32-image batch at 224 px is 19 MB).
+  batch.pixels.resize(slots_[slot].size());
+  batch.pixels.swap(slots_[slot]);
   slot_done_[slot] = 0;
   ++next_batch_;
   lock.unlock();

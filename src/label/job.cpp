@@ -377,9 +377,6 @@ struct Executor::Impl {
       paths.insert(paths.end(), image_paths.begin() + first, image_paths.begin() + last);
       for (std::int64_t row = first; row < last; ++row) rows.push_back(row);
     }
-    // Models are loaded before decoding starts so that a broken model fails fast.
-    std::vector<zoo::Model*> loaded_models;
-    for (const auto& id : shard.models) loaded_models.push_back(model(shard.group, id, result));
     // The crops of the whole shard are cached (or read back) together; a shard needed only in
     // part reads a cache file when there is one but does not write one.
     // The cache only saves time: when it cannot be used, labeling goes on without it.
@@ -411,6 +408,9 @@ struct Executor::Impl {
     auto prefetcher = std::make_unique<feed::Prefetcher>(
         std::move(paths), preprocess, static_cast<int>(step), options.decode_threads,
         options.prefetch_batches, cache.get(), std::move(rows), std::move(shard_checks));
+    // Decoding starts while the shard's models load.
+    std::vector<zoo::Model*> loaded_models;
+    for (const auto& id : shard.models) loaded_models.push_back(model(shard.group, id, result));
     feed::Prefetcher::Batch batch;
     std::size_t index = 0;
     std::vector<char> failed(shard.models.size(), 0);

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <mutex>
 
 #include "engine.hpp"
 #include "mll/core/error.hpp"
@@ -48,6 +49,10 @@ class TorchModel final : public LoadedModel {
 
   torch::jit::Module module;
   std::int64_t params = 0;
+  // The CPU input of encode_images, reused across batches: a fresh 19 MB tensor per batch cost as
+  // much as the forward pass of a small model in page faults (measured: 0.25 ms per image each).
+  mutable std::mutex input_mutex;
+  mutable at::Tensor image_input;
   mutable std::atomic<std::int64_t> dim{-1};
 };
 
@@ -117,10 +122,16 @@ Matrix TorchModel::encode_images(const float* chw, int batch, int h, int w) cons
     MLL_THROW(DataError, "model '", spec.id, "': expects ", spec.image_size, "x", spec.image_size,
               " images (sidecar image_size), got ", h, "x", w);
   }
-  // A copy, so that a module that writes into its input can never alter the caller's buffer.
-  at::Tensor input =
-      torch::from_blob(const_cast<float*>(chw), {batch, 3, h, w}, at::kFloat).clone();
-  return run("encode_image", input, batch);
+  // The module gets a copy, so that one that writes into its input can never alter the caller's
+  // buffer (the other models of a group read it next).
+  const at::Tensor source = torch::from_blob(const_cast<float*>(chw), {batch, 3, h, w}, at::kFloat);
+  if (opts.device.is_cuda()) return run("encode_image", source.to(torch_device()), batch);
+  std::lock_guard lock(input_mutex);
+  if (!image_input.defined() || image_input.sizes() != source.sizes()) {
+    image_input = at::empty(source.sizes(), at::kFloat);
+  }
+  image_input.copy_(source);
+  return run("encode_image", image_input, batch);
 }
 
 Matrix TorchModel::encode_text(const std::int64_t* ids, int batch, int len) const {

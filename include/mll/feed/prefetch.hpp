@@ -27,9 +27,11 @@ struct ImageCheck {
 class Prefetcher {
  public:
   struct Batch {
-    std::int64_t first = 0;     // position of the batch's first image in the path list
-    int count = 0;              // images in this batch
-    std::vector<float> pixels;  // count x 3 x H x W, normalised
+    std::int64_t first = 0;  // position of the batch's first image in the path list
+    int count = 0;           // images in this batch
+    // count x 3 x H x W, normalised (the buffer may be longer: reuse one Batch across next()
+    // calls, its memory is recycled)
+    std::vector<float> pixels;
   };
 
   // Starts `threads` workers that keep at most `depth` batches decoded ahead of the consumer.
