@@ -14,6 +14,7 @@
 
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
+#include "mll/schedule/memory.hpp"
 #include "mll/schedule/scheduler.hpp"
 
 namespace mll::schedule {
@@ -22,6 +23,18 @@ double StrategyResult::total_load_s() const {
   double s = 0.0;
   for (const auto& g : gpus) s += g.load_s;
   return s;
+}
+
+double StrategyResult::total_hidden_load_s() const {
+  double s = 0.0;
+  for (const auto& g : gpus) s += g.hidden_load_s;
+  return s;
+}
+
+std::int64_t StrategyResult::memory_max() const {
+  std::int64_t bytes = 0;
+  for (const auto& g : gpus) bytes = std::max(bytes, g.memory);
+  return bytes;
 }
 
 double StrategyResult::total_decode_stall_s() const {
@@ -68,7 +81,8 @@ std::vector<MakespanModel> makespan_models(const std::vector<zoo::ModelSpec>& sp
       MLL_THROW(DataError, "model '", spec.id,
                 "': the sidecar has no params; the planner needs the model size for load time");
     }
-    models.push_back({spec.id, preprocess_group_key(spec), spec.params, spec.gflops_per_image});
+    models.push_back(
+        {spec.id, preprocess_group_key(spec), spec.params, spec.gflops_per_image, spec.image_size});
   }
   return models;
 }
@@ -147,6 +161,9 @@ std::vector<MakespanModel> load_zoo_description(const std::string& path, const s
     model.params = static_cast<std::int64_t>(positive_number(m, "params", where));
     model.gflops_per_image = positive_number(m, cost_field, where);
     model.group_key = description_key(m, where);
+    if (m.contains("image_size")) {
+      model.image_size = static_cast<int>(positive_number(m, "image_size", where));
+    }
     models.push_back(std::move(model));
   }
   if (models.empty()) MLL_THROW(DataError, path, ": the description lists no models");
@@ -155,18 +172,22 @@ std::vector<MakespanModel> load_zoo_description(const std::string& path, const s
 
 namespace {
 
+// Bytes of one activation value: fp16, as the weights.
+constexpr double kActivationBytes = 2.0;
+
 // Seconds to run `rows` images through work of `gflops` per image, and the part of it spent
-// waiting for decoding (rows are decoded once per group or model and overlap with compute).
+// waiting for decoding (rows are decoded once per group or model and overlap with compute; a
+// sub-group that reads cached crops does not decode).
 struct RunTime {
   double compute_s = 0.0;
   double stall_s = 0.0;
   double total() const { return compute_s + stall_s; }
 };
 
-RunTime run_time(double rows, double gflops, const MakespanOptions& o) {
+RunTime run_time(double rows, double gflops, const MakespanOptions& o, bool decodes = true) {
   RunTime t;
   t.compute_s = rows * gflops / (o.gpu_tflops * 1e3);
-  if (o.decode_cores_per_gpu > 0.0) {
+  if (decodes && o.decode_cores_per_gpu > 0.0) {
     const double decode_s = rows / (o.decode_cores_per_gpu * o.decode_images_per_core);
     t.stall_s = std::max(0.0, decode_s - t.compute_s);
   }
@@ -182,27 +203,58 @@ void finish(StrategyResult& r, double total_compute, int gpus) {
   r.efficiency = r.makespan_s > 0.0 ? total_compute / (gpus * r.makespan_s) : 1.0;
 }
 
+// One simulated worker of the dynamic strategy.
+struct Worker {
+  int loaded = -1;
+  int prefetched = -1;          // sub-group loading ahead (-1: none)
+  double prefetch_ready = 0.0;  // when that load is done
+};
+
+// With prefetch: a worker whose sub-group is about to run out (this shard plus the holders'
+// remaining share of it take no longer than the next sub-group's load) starts loading the
+// sub-group the scheduler would give it next, when both fit the memory budget together.
+void maybe_prefetch(const Scheduler& scheduler, const std::vector<MakespanGroup>& groups,
+                    const MakespanOptions& o, double start, double shard_s, Worker& worker,
+                    GpuLoad& gpu) {
+  const auto next = scheduler.peek(worker.loaded);
+  if (!next) return;
+  const MakespanGroup& current = groups[static_cast<std::size_t>(worker.loaded)];
+  const MakespanGroup& ahead = groups[static_cast<std::size_t>(*next)];
+  if (o.memory > 0 && current.footprint + ahead.footprint > o.memory) return;
+  const double left_s =
+      shard_s + scheduler.remaining_per_holder(worker.loaded) / (o.gpu_tflops * 1e3);
+  if (left_s > ahead.load_s) return;
+  worker.prefetched = *next;
+  worker.prefetch_ready = start + ahead.load_s;
+  gpu.memory = std::max(gpu.memory, current.footprint + ahead.footprint);
+}
+
 // The dynamic strategy: an event-driven simulation of `gpus` workers asking schedule::Scheduler for
-// shards, exactly as the MPI coordinator hands them out.
+// shards, exactly as the MPI coordinator hands them out (with each sub-group's load time as its
+// switch cost, in the scheduler's unit of work: GFLOPs).
 StrategyResult simulate_dynamic(const std::vector<MakespanGroup>& groups, const MakespanOptions& o,
                                 double total_compute) {
+  const double gflop_per_s = o.gpu_tflops * 1e3;
   std::vector<int> shard_group;
   std::vector<double> shard_work;
   std::vector<double> shard_rows;
+  std::vector<double> switch_work;
   for (std::size_t g = 0; g < groups.size(); ++g) {
-    for (std::int64_t begin = 0; begin < o.images; begin += o.unit) {
-      const double rows = static_cast<double>(std::min(o.images, begin + o.unit) - begin);
+    const std::int64_t unit = groups[g].unit;
+    for (std::int64_t begin = 0; begin < o.images; begin += unit) {
+      const double rows = static_cast<double>(std::min(o.images, begin + unit) - begin);
       shard_group.push_back(static_cast<int>(g));
       shard_work.push_back(rows * groups[g].gflops_per_image);
       shard_rows.push_back(rows);
     }
+    switch_work.push_back(groups[g].load_s * gflop_per_s);
   }
-  Scheduler scheduler(shard_group, shard_work);
+  Scheduler scheduler(shard_group, shard_work, switch_work);
 
   StrategyResult r;
   r.name = "dynamic";
   r.gpus.resize(static_cast<std::size_t>(o.gpus));
-  std::vector<int> loaded(static_cast<std::size_t>(o.gpus), -1);
+  std::vector<Worker> workers(static_cast<std::size_t>(o.gpus));
   // Free workers by the time they become free; ties go to the lower worker index, so the
   // simulation is deterministic.
   using Event = std::pair<double, int>;
@@ -211,20 +263,30 @@ StrategyResult simulate_dynamic(const std::vector<MakespanGroup>& groups, const 
   while (!free_at.empty()) {
     const auto [now, w] = free_at.top();
     free_at.pop();
-    const auto shard = scheduler.next(loaded[static_cast<std::size_t>(w)]);
+    Worker& worker = workers[static_cast<std::size_t>(w)];
+    const auto shard = scheduler.next(worker.loaded, worker.prefetched);
     if (!shard) continue;  // nothing left: this worker is done at `now`
     const int g = shard_group[*shard];
+    const MakespanGroup& group = groups[static_cast<std::size_t>(g)];
     GpuLoad& gpu = r.gpus[static_cast<std::size_t>(w)];
     double t = now;
-    if (loaded[static_cast<std::size_t>(w)] != g) {
-      const double load = groups[static_cast<std::size_t>(g)].load_s;
+    if (worker.loaded != g) {
+      double load = group.load_s;
+      if (worker.prefetched == g) {
+        load = std::max(0.0, worker.prefetch_ready - now);
+        gpu.hidden_load_s += group.load_s - load;
+      }
       gpu.load_s += load;
       gpu.loads += 1;
       t += load;
-      loaded[static_cast<std::size_t>(w)] = g;
+      worker.loaded = g;
+      worker.prefetched = -1;
     }
-    const RunTime run =
-        run_time(shard_rows[*shard], groups[static_cast<std::size_t>(g)].gflops_per_image, o);
+    gpu.memory = std::max(gpu.memory, group.footprint);
+    const RunTime run = run_time(shard_rows[*shard], group.gflops_per_image, o, group.part == 0);
+    if (o.prefetch && worker.prefetched < 0) {
+      maybe_prefetch(scheduler, groups, o, t, run.total(), worker, gpu);
+    }
     gpu.compute_s += run.compute_s;
     gpu.decode_stall_s += run.stall_s;
     gpu.units += 1;
@@ -253,6 +315,10 @@ StrategyResult simulate_round_robin(const std::vector<MakespanModel>& models,
     gpu.decode_stall_s += run.stall_s;
     gpu.units += 1;
     gpu.busy_s += load + run.total();
+    gpu.memory = std::max(gpu.memory,
+                          model_memory(models[i].id, models[i].params, o.bytes_per_param, o.batch,
+                                       models[i].image_size, models[i].image_size, kActivationBytes)
+                              .footprint());
     r.largest_unit_s = std::max(r.largest_unit_s, load + run.total());
   }
   finish(r, total_compute, o.gpus);
@@ -291,9 +357,13 @@ std::vector<std::string> explain(const MakespanResult& p) {
   if (load > 0.0) {
     std::size_t loads = 0;
     for (const auto& g : d.gpus) loads += static_cast<std::size_t>(g.loads);
-    effects.push_back({load, "model load time: " + share(load) + " of GPU time (" +
-                                 std::to_string(loads) + " group loads at " +
-                                 cat(p.options.load_gbps) + " GB/s)"});
+    const double hidden = d.total_hidden_load_s();
+    effects.push_back(
+        {load,
+         "model load time: " + share(load) + " of GPU time (" + std::to_string(loads) +
+             " sub-group loads at " + cat(p.options.load_gbps) + " GB/s" +
+             (hidden > 0.0 ? "; " + seconds(hidden) + " more hidden by prefetch" : std::string()) +
+             ")"});
   }
   if (stall > 0.0) {
     std::string which;
@@ -314,8 +384,8 @@ std::vector<std::string> explain(const MakespanResult& p) {
       why = "shard granularity: one shard of group '" + big->key + "' takes " +
             seconds(big->shard_s) + " (+" + seconds(big->load_s) + " load) against an ideal of " +
             seconds(p.ideal_s) + "; " + std::to_string(big->shards) + " shards of " +
-            std::to_string(p.options.unit) + " images for " + std::to_string(p.options.gpus) +
-            " GPUs (a smaller --unit helps)";
+            std::to_string(big->unit) + " images for " + std::to_string(p.options.gpus) +
+            " GPUs (a smaller --unit, or --unit auto, helps)";
     } else {
       why = "tail: GPUs idle while the last shards finish";
     }
@@ -328,13 +398,27 @@ std::vector<std::string> explain(const MakespanResult& p) {
   return lines;
 }
 
+RuleOptions rule_options(const MakespanOptions& o) {
+  RuleOptions r;
+  r.gpu_tflops = o.gpu_tflops;
+  r.load_gbps = o.load_gbps;
+  r.bytes_per_param = o.bytes_per_param;
+  r.memory = o.memory;
+  r.batch = o.batch;
+  r.bytes_per_value = kActivationBytes;
+  r.fixed_unit = o.unit;
+  return r;
+}
+
 }  // namespace
 
 MakespanResult simulate(const std::vector<MakespanModel>& models, const MakespanOptions& options) {
   const MakespanOptions& o = options;
   if (o.gpus < 1) MLL_THROW(UsageError, "--gpus must be at least 1");
   if (o.images < 1) MLL_THROW(UsageError, "--images must be at least 1");
-  if (o.unit < 1) MLL_THROW(UsageError, "--unit must be at least 1");
+  if (o.unit < 0) MLL_THROW(UsageError, "--unit must be auto or at least 1");
+  if (o.memory < 0) MLL_THROW(UsageError, "--memory must be 0 (no limit) or positive");
+  if (o.batch < 1) MLL_THROW(UsageError, "the batch must be at least 1");
   if (!(o.gpu_tflops > 0.0)) MLL_THROW(UsageError, "--gpu-tflops must be positive");
   if (!(o.load_gbps > 0.0)) MLL_THROW(UsageError, "--load-gbps must be positive");
   if (!(o.bytes_per_param > 0.0)) MLL_THROW(UsageError, "bytes per parameter must be positive");
@@ -346,29 +430,32 @@ MakespanResult simulate(const std::vector<MakespanModel>& models, const Makespan
   MakespanResult p;
   p.options = o;
   p.models = models.size();
-  std::map<std::string, std::size_t> group_of;
+  std::set<std::string> keys;
   for (const auto& m : models) {
     MLL_CHECK(m.gflops_per_image > 0.0 && m.params > 0, "planner model without costs");
-    auto [it, inserted] = group_of.emplace(m.group_key, p.groups.size());
-    if (inserted) p.groups.push_back(MakespanGroup{m.group_key, {}, 0.0, 0.0, 0.0, 0, 0.0, false});
-    MakespanGroup& g = p.groups[it->second];
-    g.models.push_back(m.id);
-    g.gflops_per_image += m.gflops_per_image;
-    g.bytes += static_cast<double>(m.params) * o.bytes_per_param;
+    keys.insert(m.group_key);
     p.total_compute_s += static_cast<double>(o.images) * m.gflops_per_image / (o.gpu_tflops * 1e3);
   }
-  // Most expensive first, as label::plan_work orders them (ties keep zoo order).
-  std::stable_sort(p.groups.begin(), p.groups.end(),
-                   [](const MakespanGroup& a, const MakespanGroup& b) {
-                     return a.gflops_per_image > b.gflops_per_image;
-                   });
-  for (auto& g : p.groups) {
+  p.preprocess_groups = keys.size();
+  const WorkRule rule = work_rule(models, o.gpus, o.images, rule_options(o));
+  p.load_cap = rule.load_cap;
+  p.subgroup_cap = rule.cap;
+  for (const auto& sub : rule.subgroups) {
+    MakespanGroup g;
+    g.key = sub.key;
+    g.part = sub.part;
+    for (const std::size_t i : sub.models) g.models.push_back(models[i].id);
+    g.gflops_per_image = sub.gflops_per_image;
+    g.bytes = static_cast<double>(sub.weights);
+    g.footprint = sub.footprint;
     g.load_s = g.bytes / (o.load_gbps * 1e9);
-    g.shards = (o.images + o.unit - 1) / o.unit;
-    const RunTime shard =
-        run_time(static_cast<double>(std::min(o.unit, o.images)), g.gflops_per_image, o);
+    g.unit = sub.unit;
+    g.shards = (o.images + g.unit - 1) / g.unit;
+    const RunTime shard = run_time(static_cast<double>(std::min(g.unit, o.images)),
+                                   g.gflops_per_image, o, g.part == 0);
     g.shard_s = shard.total();
     g.decode_limited = shard.stall_s > 0.0;
+    p.groups.push_back(std::move(g));
   }
   p.ideal_s = p.total_compute_s / o.gpus;
   p.dynamic = simulate_dynamic(p.groups, o, p.total_compute_s);
@@ -377,16 +464,57 @@ MakespanResult simulate(const std::vector<MakespanModel>& models, const Makespan
   return p;
 }
 
+namespace {
+
+// How the work was cut: the unit and sub-group rule, and the memory they imply.
+void report_rule(std::ostringstream& out, const MakespanResult& p) {
+  const MakespanOptions& o = p.options;
+  std::int64_t unit_min = p.groups.front().unit, unit_max = unit_min;
+  for (const auto& g : p.groups) {
+    unit_min = std::min(unit_min, g.unit);
+    unit_max = std::max(unit_max, g.unit);
+  }
+  out << "work rule: ";
+  if (o.unit == 0) {
+    out << "unit auto (a shard <= " << percent(kShardFraction) << " of the ideal makespan): ";
+  } else {
+    out << "unit fixed: ";
+  }
+  out << unit_min;
+  if (unit_max != unit_min) out << "-" << unit_max;
+  out << " images per shard; sub-groups up to "
+      << (p.subgroup_cap > 0 ? format_bytes(p.subgroup_cap) : std::string("any size"))
+      << " (memory "
+      << (o.memory > 0 ? format_bytes(o.memory) + " per GPU" : std::string("unlimited"));
+  if (p.load_cap > 0) {
+    out << ", load cap " << format_bytes(p.load_cap) << " = " << percent(kLoadFraction)
+        << " of the ideal makespan at " << o.load_gbps << " GB/s";
+  }
+  out << "); prefetch " << (o.prefetch ? "on" : "off") << "\n";
+}
+
+// "224 shortest ... [2/5]" for a split group, the key alone otherwise.
+std::string group_label(const MakespanResult& p, const MakespanGroup& g) {
+  int parts = 0;
+  for (const auto& other : p.groups) parts += other.key == g.key ? 1 : 0;
+  if (parts == 1) return g.key.substr(0, 47);
+  const std::string tag = " [" + std::to_string(g.part + 1) + "/" + std::to_string(parts) + "]";
+  return g.key.substr(0, 47 - std::min<std::size_t>(47, tag.size())) + tag;
+}
+
+}  // namespace
+
 std::string makespan_report(const MakespanResult& p) {
   const MakespanOptions& o = p.options;
   std::ostringstream out;
-  out << p.models << " models in " << p.groups.size() << " preprocessing groups, " << o.images
-      << " images, " << o.gpus << " GPUs at " << o.gpu_tflops << " TFLOP/s, load " << o.load_gbps
-      << " GB/s, unit " << o.unit << " images, decode "
+  out << p.models << " models in " << p.preprocess_groups << " preprocessing groups ("
+      << p.groups.size() << " sub-groups), " << o.images << " images, " << o.gpus << " GPUs at "
+      << o.gpu_tflops << " TFLOP/s, load " << o.load_gbps << " GB/s, decode "
       << (o.decode_cores_per_gpu > 0.0
               ? cat(o.decode_cores_per_gpu, " cores/GPU x ", o.decode_images_per_core, " img/s")
               : std::string("unlimited"))
       << "\n";
+  report_rule(out, p);
   out << "compute work " << seconds(p.total_compute_s) << " GPU time; ideal makespan "
       << seconds(p.ideal_s) << "\n\n";
   const auto row = [&](const std::string& label, const std::string& a, const std::string& b) {
@@ -403,15 +531,18 @@ std::string makespan_report(const MakespanResult& p) {
   row("GPU busy: mean", seconds(d.busy_mean_s()), seconds(s.busy_mean_s()));
   row("GPU busy: busiest", seconds(d.busy_max_s()), seconds(s.busy_max_s()));
   row("load time (all GPUs)", seconds(d.total_load_s()), seconds(s.total_load_s()));
+  if (o.prefetch) row("load hidden by prefetch", seconds(d.total_hidden_load_s()), "-");
   row("decode stalls (all GPUs)", seconds(d.total_decode_stall_s()),
       seconds(s.total_decode_stall_s()));
   row("largest indivisible unit", seconds(d.largest_unit_s), seconds(s.largest_unit_s));
-  out << "\ngroups (most expensive first):\n";
+  row("memory per GPU (most)", format_bytes(d.memory_max()), format_bytes(s.memory_max()));
+  out << "\nsub-groups (most expensive first; part 1 of a group decodes, the others read its "
+         "crops):\n";
   for (const auto& g : p.groups) {
-    out << "  " << std::left << std::setw(48) << g.key.substr(0, 47) << std::right << std::setw(4)
+    out << "  " << std::left << std::setw(48) << group_label(p, g) << std::right << std::setw(4)
         << g.models.size() << " models " << std::setw(9) << std::fixed << std::setprecision(1)
-        << g.gflops_per_image << " GFLOPs/img " << std::setw(7) << std::setprecision(1)
-        << g.bytes / 1e9 << " GB  shard " << seconds(g.shard_s)
+        << g.gflops_per_image << " GFLOPs/img " << std::setw(9) << format_bytes(g.footprint)
+        << "  unit " << std::setw(4) << g.unit << "  shard " << seconds(g.shard_s)
         << (g.decode_limited ? " (decode-bound)" : "") << "\n";
   }
   out << std::defaultfloat;
@@ -434,6 +565,8 @@ std::string makespan_json(const MakespanResult& p) {
                 {"largest_unit_s", r.largest_unit_s},
                 {"load_s", r.total_load_s()},
                 {"loads", loads},
+                {"hidden_load_s", r.total_hidden_load_s()},
+                {"memory_max", r.memory_max()},
                 {"decode_stall_s", r.total_decode_stall_s()},
                 {"busy_min_s", r.busy_min_s()},
                 {"busy_mean_s", r.busy_mean_s()},
@@ -443,9 +576,12 @@ std::string makespan_json(const MakespanResult& p) {
   json groups = json::array();
   for (const auto& g : p.groups) {
     groups.push_back({{"key", g.key},
+                      {"part", g.part},
                       {"models", g.models},
                       {"gflops_per_image", g.gflops_per_image},
                       {"bytes", g.bytes},
+                      {"footprint", g.footprint},
+                      {"unit", g.unit},
                       {"load_s", g.load_s},
                       {"shards", g.shards},
                       {"shard_s", g.shard_s},
@@ -456,12 +592,20 @@ std::string makespan_json(const MakespanResult& p) {
             {{"gpus", o.gpus},
              {"images", o.images},
              {"unit", o.unit},
+             {"unit_rule", o.unit == 0 ? "auto" : "fixed"},
+             {"memory", o.memory},
+             {"prefetch", o.prefetch},
+             {"batch", o.batch},
              {"gpu_tflops", o.gpu_tflops},
              {"load_gbps", o.load_gbps},
              {"bytes_per_param", o.bytes_per_param},
              {"decode_cores_per_gpu", o.decode_cores_per_gpu},
              {"decode_images_per_core", o.decode_images_per_core}}},
            {"models", p.models},
+           {"preprocess_groups", p.preprocess_groups},
+           {"load_cap", p.load_cap},
+           {"subgroup_cap", p.subgroup_cap},
+           {"memory_per_gpu", p.dynamic.memory_max()},
            {"total_compute_s", p.total_compute_s},
            {"ideal_s", p.ideal_s},
            {"groups", groups},

@@ -2,13 +2,17 @@
 // without running a model (design.md "Distribution").
 //
 // The dynamic strategy is the real one: models sharing a preprocessing config form a group
-// (decode once, run all), each group's P images are cut into shards of `unit` images, and N
-// simulated workers ask schedule::Scheduler -- the class the MPI coordinator uses -- for their next
-// shard whenever they become free. A worker that switches groups pays the new group's load time
-// (fp16 weights / load bandwidth); a shard costs unit x (sum of the group's GFLOPs per image) /
-// GPU throughput, or unit / decode rate when decoding is slower. The baseline is static
-// round-robin over whole models: model i on GPU i mod N, each GPU loading and running its models
-// one after another (each model decoding for itself).
+// (decode once, run all), cut by schedule::work_rule into sub-groups that fit the memory budget
+// and the load cap, each sub-group's P images cut into shards of its unit (cost-sized by the rule,
+// or `unit` images when fixed), and N simulated workers ask schedule::Scheduler -- the class the
+// MPI coordinator uses, with each sub-group's load as its switch cost -- for their next shard
+// whenever they become free. A worker that switches sub-groups pays the new one's load time (fp16
+// weights / load bandwidth), or with `prefetch` only what is left of a load it started while its
+// last shards ran (when both sub-groups fit the memory budget together). A shard costs its images
+// x (sum of the sub-group's GFLOPs per image) / GPU throughput, or images / decode rate when
+// decoding is slower; only a group's first sub-group decodes, the others read its cached crops
+// (free). The baseline is static round-robin over whole models: model i on GPU i mod N, each GPU
+// loading and running its models one after another (each model decoding for itself).
 //
 // Efficiency is the pure compute work (sum over models of P x GFLOPs / throughput) divided by
 // N x makespan: load time, decode stalls and idle GPUs all lower it. Nothing here is collective.
@@ -18,22 +22,20 @@
 #include <string>
 #include <vector>
 
+#include "mll/schedule/work_rule.hpp"
 #include "mll/zoo/model_spec.hpp"
 
 namespace mll::schedule {
 
-// One model as the planner sees it.
-struct MakespanModel {
-  std::string id;
-  std::string group_key;          // models with equal keys form one group
-  std::int64_t params = 0;        // parameters (both towers: what gets loaded)
-  double gflops_per_image = 0.0;  // image tower, one image, 2 FLOPs per multiply-add
-};
-
 struct MakespanOptions {
   int gpus = 8;
   std::int64_t images = 150000;  // P: probe images every model encodes
-  std::int64_t unit = 1024;      // images per shard (`mll label --unit`)
+  std::int64_t unit = 0;         // images per shard (`mll label --unit`); 0: the work rule's
+  // Bytes of device memory per GPU for models (0: no limit). 80 GB: the H100 / A100-80GB class.
+  std::int64_t memory = 80'000'000'000;
+  // Load a worker's next sub-group while its last shards of the current one run.
+  bool prefetch = false;
+  int batch = 32;  // images per forward pass (the shard grid and the activation estimate)
   // Effective (achieved, not peak) throughput of one GPU in TFLOP/s. 100 is a conservative
   // figure for an H100-class GPU in fp16/bf16 (989 TFLOP/s dense peak) running batched ViT
   // inference from eager PyTorch/libtorch.
@@ -55,8 +57,10 @@ struct GpuLoad {
   double load_s = 0.0;          // loading models
   double compute_s = 0.0;       // pure compute at the stated throughput
   double decode_stall_s = 0.0;  // time beyond compute because decoding was slower
-  int loads = 0;                // group (dynamic) or model (static) loads
+  double hidden_load_s = 0.0;   // load time overlapped with compute (prefetch)
+  int loads = 0;                // sub-group (dynamic) or model (static) loads
   std::int64_t units = 0;       // shards (dynamic) or models (static) run
+  std::int64_t memory = 0;      // most bytes of models held at once (estimate)
 };
 
 struct StrategyResult {
@@ -68,27 +72,36 @@ struct StrategyResult {
   double largest_unit_s = 0.0;
   std::vector<GpuLoad> gpus;
   double total_load_s() const;
+  double total_hidden_load_s() const;
+  std::int64_t memory_max() const;  // the largest GpuLoad::memory
   double total_decode_stall_s() const;
   double busy_min_s() const;
   double busy_max_s() const;
   double busy_mean_s() const;
 };
 
+// One sub-group of the plan (the whole preprocessing group when it is not split).
 struct MakespanGroup {
   std::string key;
+  int part = 0;  // index among the preprocessing group's sub-groups; part 0 decodes
   std::vector<std::string> models;
-  double gflops_per_image = 0.0;  // sum over the group's models
-  double bytes = 0.0;             // weights loaded when a worker switches to the group
+  double gflops_per_image = 0.0;  // sum over the sub-group's models
+  double bytes = 0.0;             // weights loaded when a worker switches to the sub-group
+  std::int64_t footprint = 0;     // weights + one batch's working set (schedule::group_footprint)
   double load_s = 0.0;
+  std::int64_t unit = 0;  // images per shard
   std::int64_t shards = 0;
   double shard_s = 0.0;         // time of one full shard (unit images)
-  bool decode_limited = false;  // decoding is slower than the group's compute
+  bool decode_limited = false;  // decoding is slower than the sub-group's compute
 };
 
 struct MakespanResult {
   MakespanOptions options;
   std::size_t models = 0;
-  std::vector<MakespanGroup> groups;  // most expensive first (the order labeling plans them in)
+  std::vector<MakespanGroup> groups;  // sub-groups, most expensive first (labeling's order)
+  std::size_t preprocess_groups = 0;  // distinct preprocessing keys
+  std::int64_t load_cap = 0;          // work rule: bytes a sub-group may load (0: none)
+  std::int64_t subgroup_cap = 0;      // min(memory, load cap) applied (0: none)
   double total_compute_s = 0.0;       // GPU-seconds of pure compute, all models
   double ideal_s = 0.0;               // total_compute_s / gpus
   StrategyResult dynamic;
@@ -114,7 +127,8 @@ std::vector<MakespanModel> load_zoo_description(const std::string& path,
                                                 const std::string& cost = "image");
 
 // Simulates both strategies. Throws UsageError for options out of range (gpus < 1, images < 1,
-// unit < 1, non-positive throughput or bandwidth, negative decode cores) or no models.
+// unit < 0, negative memory, non-positive throughput or bandwidth, negative decode cores), no
+// models, or a model larger than the memory budget (naming it).
 MakespanResult simulate(const std::vector<MakespanModel>& models, const MakespanOptions& options);
 
 // The human-readable report (both strategies side by side, groups, limits). Does not throw.

@@ -121,7 +121,10 @@ TEST(DistPlan, RejectsBadOptions) {
   o.gpus = 0;
   EXPECT_THROW(simulate(three_models(), o), UsageError);
   o = small_options();
-  o.unit = 0;
+  o.unit = -1;
+  EXPECT_THROW(simulate(three_models(), o), UsageError);
+  o = small_options();
+  o.memory = -1;
   EXPECT_THROW(simulate(three_models(), o), UsageError);
   o = small_options();
   o.gpu_tflops = 0.0;
@@ -272,6 +275,86 @@ TEST(DistPlan, OneMoreGpuCostsAtMostOneUnit) {
   }
 }
 
+// The acceptance figures: the default rule (cost-sized shards, sub-groups under the load cap and
+// 80 GB) on the paper's zoo. The simulation is deterministic, so the figures are exact.
+TEST(DistPlan, DefaultRuleReachesTheTargetsAt64And512Gpus) {
+  const auto models = load_zoo_description(openclip49());
+  MakespanOptions o;
+  o.images = 150000;
+  o.gpus = 512;
+  const auto at512 = simulate(models, o);
+  EXPECT_GE(at512.dynamic.efficiency, 0.90) << makespan_report(at512);
+  o.gpus = 64;
+  const auto at64 = simulate(models, o);
+  EXPECT_GE(at64.dynamic.efficiency, 0.93) << makespan_report(at64);
+  o.gpus = 8;
+  EXPECT_GE(simulate(models, o).dynamic.efficiency, 0.98);
+  // Fixed 1,024-image shards of whole groups stay where they were (shard granularity at 512).
+  o.gpus = 512;
+  o.unit = 1024;
+  EXPECT_LT(simulate(models, o).dynamic.efficiency, 0.35);
+}
+
+TEST(DistPlan, MemoryPerGpuIsTheLargestSubGroupHeldAndPrefetchStaysWithinTheBudget) {
+  const auto models = load_zoo_description(openclip49());
+  for (const std::int64_t memory : {std::int64_t{12'000'000'000}, std::int64_t{80'000'000'000}}) {
+    for (int gpus : {8, 64, 512}) {
+      MakespanOptions o;
+      o.images = 150000;
+      o.gpus = gpus;
+      o.memory = memory;
+      std::int64_t largest = 0;
+      const auto plain = simulate(models, o);
+      for (const auto& g : plain.groups) largest = std::max(largest, g.footprint);
+      EXPECT_EQ(plain.dynamic.memory_max(), largest) << gpus << " GPUs";
+      EXPECT_LE(largest, memory);
+      o.prefetch = true;
+      const auto ahead = simulate(models, o);
+      for (const auto& gpu : ahead.dynamic.gpus) EXPECT_LE(gpu.memory, memory) << gpus << " GPUs";
+      // At 512 GPUs workers move between sub-groups near the end and some loads overlap.
+      if (gpus == 512) {
+        EXPECT_GT(ahead.dynamic.total_hidden_load_s(), 0.0);
+      }
+      EXPECT_GE(ahead.dynamic.efficiency, 0.9) << gpus << " GPUs";
+    }
+  }
+}
+
+TEST(DistPlan, AModelOverTheMemoryBudgetIsAUsageErrorNamingIt) {
+  MakespanOptions o;
+  o.gpus = 64;
+  o.memory = 8'000'000'000;  // the only model over it: EVA02-E-14 (9.4 GB of weights)
+  try {
+    simulate(load_zoo_description(openclip49()), o);
+    FAIL() << "no error";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("EVA02-E-14_laion2b_s4b_b115k"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(DistPlan, OnlyTheFirstSubGroupOfAGroupDecodes) {
+  // B and C share group "b" but do not fit 2.5 GB together (1.8 GB of weights each + a batch):
+  // B (part 0) decodes, C reads its crops.
+  const std::vector<MakespanModel> models = {{"A", "a", 1'000'000'000, 100.0},
+                                             {"B", "b", 900'000'000, 50.0},
+                                             {"C", "b", 900'000'000, 10.0}};
+  auto o = small_options();
+  o.memory = 2'500'000'000;
+  o.decode_cores_per_gpu = 1.0;
+  o.decode_images_per_core = 10.0;  // 100 images: 10 s
+  const auto p = simulate(models, o);
+  ASSERT_EQ(p.groups.size(), 3u);
+  EXPECT_EQ(p.preprocess_groups, 2u);
+  EXPECT_EQ(p.groups[1].models, std::vector<std::string>{"B"});
+  EXPECT_EQ(p.groups[1].part, 0);
+  EXPECT_TRUE(p.groups[1].decode_limited);
+  EXPECT_EQ(p.groups[2].models, std::vector<std::string>{"C"});
+  EXPECT_EQ(p.groups[2].part, 1);
+  EXPECT_FALSE(p.groups[2].decode_limited);
+  EXPECT_DOUBLE_EQ(p.groups[2].shard_s, 1.0);
+}
+
 TEST(DistPlan, JsonCarriesBothStrategies) {
   const auto p = simulate(three_models(), small_options());
   const auto doc = nlohmann::json::parse(makespan_json(p));
@@ -280,6 +363,15 @@ TEST(DistPlan, JsonCarriesBothStrategies) {
   EXPECT_EQ(doc["dynamic"]["busy_s"].size(), 2u);
   EXPECT_EQ(doc["groups"].size(), 2u);
   EXPECT_EQ(doc["options"]["gpus"].get<int>(), 2);
+  EXPECT_EQ(doc["options"]["unit_rule"], "fixed");
+  EXPECT_EQ(doc["options"]["memory"].get<std::int64_t>(), 80'000'000'000);
+  EXPECT_FALSE(doc["options"]["prefetch"].get<bool>());
+  EXPECT_EQ(doc["groups"][0]["unit"].get<std::int64_t>(), 100);
+  EXPECT_EQ(doc["groups"][0]["part"].get<int>(), 0);
+  EXPECT_GT(doc["memory_per_gpu"].get<std::int64_t>(), 2'000'000'000);
+  EXPECT_TRUE(doc.contains("subgroup_cap"));
+  EXPECT_TRUE(doc.contains("load_cap"));
+  EXPECT_TRUE(doc["dynamic"].contains("hidden_load_s"));
 }
 
 }  // namespace
