@@ -129,8 +129,10 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "bit-identical for a fixed batch)")(
       "text-batch", po::value<int>()->default_value(64)->value_name("CAPTIONS"),
       "captions per forward pass")(
-      "unit", po::value<std::int64_t>()->default_value(1024)->value_name("IMAGES"),
-      "rows committed at a time per model: a kill loses at most this much work")(
+      "unit", po::value<std::string>()->default_value("auto")->value_name("IMAGES"),
+      "probe images per shard (the unit of scheduling and commit: a kill loses at most this "
+      "much work); auto: on CUDA cut by cost for the job's ranks (mll plan's rule: shards and "
+      "sub-groups sized from the ideal makespan), on the CPU 1024")(
       "label-block", po::value<std::int64_t>()->default_value(1024)->value_name("IMAGES"),
       "probe images per block when computing summary labels (memory: IMAGES x nodes floats; "
       "under MPI the ranks share the blocks)")(
@@ -176,7 +178,18 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
   options.run = run_options(vm);
   options.batch = vm["batch"].as<int>();
   options.text_batch = vm["text-batch"].as<int>();
-  options.unit_images = vm["unit"].as<std::int64_t>();
+  const std::string unit = vm["unit"].as<std::string>();
+  if (unit == "auto") {
+    options.cost_rule = options.run.device.is_cuda();
+  } else {
+    try {
+      std::size_t used = 0;
+      options.unit_images = std::stoll(unit, &used);
+      if (used != unit.size() || options.unit_images < 1) throw std::invalid_argument(unit);
+    } catch (const std::exception&) {
+      MLL_THROW(UsageError, "--unit '", unit, "': expected a positive number of images or auto");
+    }
+  }
   options.label_block = vm["label-block"].as<std::int64_t>();
   if (vm.count("image-cache")) {
     options.image_cache = vm["image-cache"].as<std::string>();

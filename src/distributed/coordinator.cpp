@@ -5,6 +5,7 @@
 #include <csignal>
 
 #include "mll/core/log.hpp"
+#include "mll/schedule/work_rule.hpp"
 #include "protocol.hpp"
 
 namespace mll::distributed {
@@ -13,7 +14,10 @@ namespace {
 // How long rank 0 waits for its compute thread before looking at the network again.
 constexpr std::chrono::milliseconds kPollInterval{1};
 
-std::unique_ptr<schedule::Scheduler> make_scheduler(const label::WorkPlan& plan) {
+// Shard costs in GFLOPs; under the cost rule a switch to a group also costs its load, converted
+// at the rule's assumed rates (what `mll plan` simulates).
+std::unique_ptr<schedule::Scheduler> make_scheduler(const label::WorkPlan& plan,
+                                                    const label::LabelOptions& options) {
   std::vector<int> groups;
   std::vector<double> work;
   for (const auto& shard : plan.shards) {
@@ -21,7 +25,14 @@ std::unique_ptr<schedule::Scheduler> make_scheduler(const label::WorkPlan& plan)
     const double rows = static_cast<double>(shard.end - shard.begin);
     work.push_back(rows * plan.groups[static_cast<std::size_t>(shard.group)].gflops_per_image);
   }
-  return std::make_unique<schedule::Scheduler>(groups, work);
+  if (!options.cost_rule) return std::make_unique<schedule::Scheduler>(groups, work);
+  const schedule::RuleOptions rates;
+  std::vector<double> switching;
+  for (const auto& group : plan.groups) {
+    switching.push_back(static_cast<double>(group.memory) / (rates.load_gbps * 1e9) *
+                        rates.gpu_tflops * 1e3);
+  }
+  return std::make_unique<schedule::Scheduler>(groups, work, switching);
 }
 
 std::unique_ptr<Progress> make_progress(const label::WorkPlan& plan,
@@ -53,7 +64,7 @@ Coordinator::Coordinator(Comm& comm, store::Store& store, const label::WorkPlan&
       committer_(store, plan, options),
       stop_flag_(stop),
       lifeline_(lifeline),
-      scheduler_(make_scheduler(plan)),
+      scheduler_(make_scheduler(plan, options)),
       progress_(make_progress(plan, options)) {
   log_groups(plan);
 }

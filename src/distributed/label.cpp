@@ -214,6 +214,7 @@ label::LabelReport label(Comm& comm, const std::string& store_path,
   // Before anything else, so that a rank dying in any later phase is reported by the others.
   const Lifeline lifeline(comm);
   options.memory = agree_memory(comm, options);
+  options.workers = comm.size();
   if (options.shared_crops.empty()) {
     options.shared_crops =
         options.image_cache.empty() ? store_path + ".crops" : options.image_cache;

@@ -24,6 +24,7 @@
 #include "mll/feed/inputs.hpp"
 #include "mll/feed/prefetch.hpp"
 #include "mll/label/labels.hpp"
+#include "mll/schedule/work_rule.hpp"
 
 namespace mll::label {
 namespace {
@@ -135,6 +136,59 @@ std::vector<Group> split_groups(std::vector<Group> groups, const LabelOptions& o
   return out;
 }
 
+// The cost rule's cut (schedule/work_rule.hpp) of the planned groups: sub-groups in the rule's
+// order. Every sub-group of one preprocessing config gets the config's smallest unit, so that
+// their shards cover the same rows and share the crops of each shard (decode once).
+std::vector<Group> cost_groups(const std::vector<Group>& groups, std::int64_t images,
+                               const LabelOptions& options) {
+  std::vector<schedule::MakespanModel> models;
+  std::vector<const zoo::ModelSpec*> specs;
+  std::vector<std::size_t> group_of;
+  for (std::size_t g = 0; g < groups.size(); ++g) {
+    for (const auto& spec : groups[g].models) {
+      const auto memory = model_memory(spec, options);
+      const double bytes = options.run.precision == zoo::Precision::kFp32 ? 4.0 : 2.0;
+      models.push_back({spec.id, groups[g].key,
+                        static_cast<std::int64_t>(static_cast<double>(memory.weights) / bytes),
+                        spec.gflops_per_image > 0 ? spec.gflops_per_image : 1.0,
+                        groups[g].preprocess.height});
+      specs.push_back(&spec);
+      group_of.push_back(g);
+    }
+  }
+  schedule::RuleOptions rule_options;
+  rule_options.memory = std::max<std::int64_t>(0, options.memory);
+  rule_options.batch = options.batch;
+  rule_options.bytes_per_param = options.run.precision == zoo::Precision::kFp32 ? 4.0 : 2.0;
+  rule_options.bytes_per_value = rule_options.bytes_per_param;
+  const auto rule = schedule::work_rule(models, std::max(1, options.workers),
+                                        std::max<std::int64_t>(1, images), rule_options);
+  std::map<std::string, std::int64_t> unit_of_key;
+  std::map<std::string, int> parts_of_key;
+  for (const auto& sub : rule.subgroups) {
+    auto [it, fresh] = unit_of_key.emplace(sub.key, sub.unit);
+    if (!fresh) it->second = std::min(it->second, sub.unit);
+    ++parts_of_key[sub.key];
+  }
+  std::vector<Group> out;
+  for (const auto& sub : rule.subgroups) {
+    const Group& parent = groups[group_of[sub.models.front()]];
+    Group g{sub.key,
+            parent.preprocess,
+            {},
+            sub.gflops_per_image,
+            sub.part,
+            parts_of_key[sub.key],
+            sub.footprint,
+            unit_of_key[sub.key]};
+    for (const std::size_t i : sub.models) g.models.push_back(*specs[i]);
+    out.push_back(std::move(g));
+  }
+  log::info("work cut by cost for ", options.workers, " rank(s): ", out.size(),
+            " sub-group(s), sub-group cap ", schedule::format_bytes(rule.cap));
+  return out;
+}
+
 }  // namespace
 
 store::ModelRecord model_record(const zoo::ModelSpec& spec) {
@@ -216,10 +270,10 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
   std::stable_sort(plan.groups.begin(), plan.groups.end(), [](const Group& a, const Group& b) {
     return a.gflops_per_image > b.gflops_per_image;
   });
-  plan.groups = split_groups(std::move(plan.groups), options);
-
   const auto captions = static_cast<std::int64_t>(store.captions().size());
   const auto images = static_cast<std::int64_t>(store.probe().image_count());
+  plan.groups = options.cost_rule ? cost_groups(plan.groups, images, options)
+                                  : split_groups(std::move(plan.groups), options);
   const std::int64_t text_step = round_up(options.unit_captions, options.text_batch);
   const std::int64_t image_step = round_up(options.unit_images, options.batch);
   for (std::size_t g = 0; g < plan.groups.size(); ++g) {
@@ -236,8 +290,9 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
         if (!shard.models.empty()) plan.shards.push_back(std::move(shard));
       }
     };
+    const std::int64_t unit = plan.groups[g].unit;
     add(store::UnitKind::kText, captions, text_step);
-    add(store::UnitKind::kImage, images, image_step);
+    add(store::UnitKind::kImage, images, unit > 0 ? round_up(unit, options.batch) : image_step);
   }
   return plan;
 }

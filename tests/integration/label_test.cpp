@@ -17,6 +17,7 @@
 
 #include "label_world.hpp"
 #include "mll/core/hash.hpp"
+#include "mll/distributed/label.hpp"
 #include "mll/feed/inputs.hpp"
 #include "mll/image/image.hpp"
 #include "mll/label/job.hpp"
@@ -731,6 +732,44 @@ TEST_F(LabelWorldTest, AGroupOverTheMemoryBudgetIsSplitAndGivesTheSameStore) {
   r = label(" --memory lots");
   EXPECT_EQ(r.exit_code, 64) << r.err;
   EXPECT_NE(r.err.find("'lots' is not a memory size"), std::string::npos) << r.err;
+}
+
+// The cost rule (`--unit auto` on CUDA; set here directly, it is pure planning) cuts a group of
+// models far cheaper than their loads into one sub-group per model with shards of one batch;
+// the sub-groups share each shard's crops (every image decoded once) and the store equals a run
+// with fixed shards.
+TEST_F(LabelWorldTest, TheCostRuleCutsSubGroupsAndShardsThatShareCropsAndGiveTheSameStore) {
+  build(8, 3);
+  const std::string fixed = dir_ / "fixed.h5";
+  copy_store(store_path(), fixed);
+  ASSERT_EQ(run_mll("label --store " + fixed + " --zoo " + zoo() + kLabelFlags, dir_).exit_code, 0);
+  const auto specs = zoo::ZooManifest::load(zoo()).load_all();
+  label::LabelOptions options;
+  options.batch = 8;
+  options.progress = false;
+  options.cost_rule = true;
+  {
+    auto store = store::Store::open(store_path(), store::Store::Mode::kWrite);
+    const auto plan = label::plan_work(store, specs, options);
+    ASSERT_EQ(plan.groups.size(), 3u);
+    for (const auto& group : plan.groups) {
+      EXPECT_EQ(group.models.size(), 1u);
+      EXPECT_EQ(group.parts, 3);
+      EXPECT_EQ(group.unit, 32);  // the rule's smallest shard
+    }
+    for (const auto& shard : plan.shards) {
+      if (shard.kind == store::UnitKind::kImage) {
+        EXPECT_EQ(shard.begin % 32, 0);
+        EXPECT_LE(shard.end - shard.begin, 32);
+      }
+    }
+  }
+  const auto report = distributed::label_here(store_path(), specs, options);
+  EXPECT_EQ(report.labeled.size(), 3u);
+  const auto images =
+      store::Store::open(store_path(), store::Store::Mode::kRead).probe().image_count();
+  EXPECT_EQ(report.images_decoded, static_cast<std::int64_t>(images));
+  expect_identical_stores(fixed, store_path(), ids_);
 }
 
 // --precision: fp16 is refused on the CPU (one line, exit 64, nothing written), bf16 runs, and

@@ -47,6 +47,11 @@ struct LabelOptions {
   // decoded once per preprocessing config (image_cache when set; label() defaults it to
   // `<store>.crops`).
   std::string shared_crops;
+  // Cut the work by cost for `workers` ranks (schedule::work_rule, `mll label --unit auto` on
+  // CUDA): sub-groups whose load is a small share of the ideal makespan, shards sized so that
+  // none is longer than a small share of it. Off: shards of unit_images, split by memory only.
+  bool cost_rule = false;
+  int workers = 1;
   bool fast_decode = false;  // JPEG DCT-domain downscaling for large photos (not exact)
   bool fail_fast = false;    // stop at the first failing model instead of recording it
   bool rehash = false;       // hash every model file, ignoring <store>.digests
@@ -76,6 +81,7 @@ struct Group {
   int part = 0;                        // this sub-group's index among the key's `parts`
   int parts = 1;
   std::int64_t memory = 0;  // estimated bytes when loaded (schedule::group_footprint)
+  std::int64_t unit = 0;    // probe images per shard (0: LabelOptions::unit_images)
 };
 
 struct Shard {
