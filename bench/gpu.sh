@@ -88,7 +88,7 @@ label() {  # NAME ZOO
   cp "$work/empty.h5" "$work/$1.h5"; cp -r "$work/empty.h5.d" "$work/$1.h5.d"
   local t0 t1 out
   t0=$(date +%s.%N)
-  out=$("$mll" label --store "$work/$1.h5" --zoo "$2" --device "$device" --precision "$precision" \
+  out=$("$mll" label --log-level warn --store "$work/$1.h5" --zoo "$2" --device "$device" --precision "$precision" \
     --batch "$batch" --no-progress)
   t1=$(date +%s.%N)
   local wall fwd
