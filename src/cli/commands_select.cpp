@@ -243,6 +243,7 @@ int run_run(const po::variables_map& vm, distributed::Session& session) {
     const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
     label::LabelOptions options;
     options.run = run_options(vm);
+    options.cost_rule = options.run.device.is_cuda();  // as `mll label --unit auto`
     options.progress = false;
     StopSignals signals;
     const auto report = distributed::label_here(path, manifest.load_all(), options);
