@@ -770,6 +770,62 @@ std::vector<std::uint16_t> Store::Impl::read_rows(const std::string& id, UnitKin
   return out;
 }
 
+Matrix Store::Impl::read_selected_rows(const std::string& id, UnitKind kind,
+                                       const std::vector<std::int64_t>& ids) const {
+  const Coverage c = coverage(id);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= total(kind) || (i > 0 && ids[i] <= ids[i - 1])) {
+      MLL_THROW(UsageError, id, ": ", to_string(kind), " row ", ids[i],
+                " is out of range or out of order (", total(kind), " rows)");
+    }
+  }
+  Matrix m;
+  m.rows = static_cast<std::int64_t>(ids.size());
+  m.cols = std::max<std::int64_t>(c.dim, 0);
+  m.values.resize(u64(m.rows * m.cols));
+  // Runs of the asked rows, read through gaps of up to kGap rows, at most kSpan rows per read.
+  constexpr std::int64_t kGap = 64, kSpan = 4096;
+  std::size_t next = 0;  // the first of `ids` not yet read
+  const auto read_source = [&](const std::string& file, const char* dataset, std::int64_t begin,
+                               std::int64_t end) {
+    if (next < ids.size() && ids[next] < begin) {
+      MLL_THROW(DataError, path, ": model ", id, ": ", to_string(kind), " row ", ids[next],
+                " is not labeled yet");
+    }
+    if (next == ids.size() || ids[next] >= end) return;
+    const h5::File f = open_file(file);
+    const h5::Dataset rows = f.root().open_dataset(dataset);
+    while (next < ids.size() && ids[next] < end) {
+      std::size_t last = next + 1;
+      while (last < ids.size() && ids[last] < end && ids[last] - ids[last - 1] <= kGap &&
+             ids[last] - ids[next] < kSpan) {
+        ++last;
+      }
+      const std::int64_t first = ids[next], stop = ids[last - 1] + 1;
+      const auto bits =
+          rows.read_float16_block({u64(first - begin), 0}, {u64(stop - first), u64(m.cols)});
+      for (std::size_t r = next; r < last; ++r) {
+        half_to_float_n(bits.data() + (ids[r] - first) * m.cols, u64(m.cols),
+                        m.values.data() + r * u64(m.cols));
+      }
+      next = last;
+    }
+  };
+  const std::int64_t finished = kind == UnitKind::kText ? c.finished_text : c.finished_images;
+  if (finished > 0) {
+    read_source(model_file(id), kind == UnitKind::kText ? "text_embeddings" : "image_embeddings", 0,
+                finished);
+  }
+  for (const Part& part : kind == UnitKind::kText ? c.text : c.image) {
+    read_source(part.file, "rows", part.begin, part.end);
+  }
+  if (next < ids.size()) {
+    MLL_THROW(DataError, path, ": model ", id, ": ", to_string(kind), " row ", ids[next],
+              " is not labeled yet");
+  }
+  return m;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Store: opening
 
@@ -1170,7 +1226,7 @@ Matrix to_matrix(const std::vector<std::uint16_t>& bits, std::int64_t rows, std:
   m.rows = rows;
   m.cols = dim;
   m.values.resize(bits.size());
-  std::transform(bits.begin(), bits.end(), m.values.begin(), half_to_float);
+  half_to_float_n(bits.data(), bits.size(), m.values.data());
   return m;
 }
 
@@ -1197,6 +1253,14 @@ Matrix Store::read_image_embeddings(const std::string& id, std::int64_t begin,
   std::int64_t dim = 0;
   const auto bits = impl_->read_rows(id, UnitKind::kImage, begin, end, &dim);
   return to_matrix(bits, end - begin, dim);
+}
+
+Matrix Store::read_image_rows(const std::string& id, const std::vector<std::int64_t>& ids) const {
+  return impl_->read_selected_rows(id, UnitKind::kImage, ids);
+}
+
+Matrix Store::read_text_rows(const std::string& id, const std::vector<std::int64_t>& ids) const {
+  return impl_->read_selected_rows(id, UnitKind::kText, ids);
 }
 
 ModelLabels Store::read_labels(const std::string& id) const {
