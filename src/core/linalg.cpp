@@ -11,6 +11,7 @@
 // OpenBLAS's thread control, declared weak so that mll links against any CBLAS: with another
 // BLAS the symbol is absent and set_threads does nothing.
 extern "C" void openblas_set_num_threads(int) __attribute__((weak));
+extern "C" int openblas_get_num_threads() __attribute__((weak));
 
 namespace mll::linalg {
 namespace {
@@ -55,6 +56,10 @@ void matmul_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, s
 
 void set_threads(int n) noexcept {
   if (openblas_set_num_threads != nullptr) openblas_set_num_threads(std::max(1, n));
+}
+
+int threads() noexcept {
+  return openblas_get_num_threads != nullptr ? std::max(1, openblas_get_num_threads()) : 1;
 }
 
 }  // namespace mll::linalg

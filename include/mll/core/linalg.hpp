@@ -17,5 +17,19 @@ void matmul_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, s
 // core of the machine, not per CPU this process may use (cpus.hpp). A no-op with a BLAS that has
 // no such control. Does not throw.
 void set_threads(int n) noexcept;
+// BLAS's current thread cap (1 with a BLAS that has no such control). Does not throw.
+int threads() noexcept;
+
+// Sets the cap for a scope and restores the previous one. Does not throw.
+class ScopedThreads {
+ public:
+  explicit ScopedThreads(int n) noexcept : previous_(threads()) { set_threads(n); }
+  ~ScopedThreads() { set_threads(previous_); }
+  ScopedThreads(const ScopedThreads&) = delete;
+  ScopedThreads& operator=(const ScopedThreads&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace mll::linalg
