@@ -89,7 +89,10 @@ int main(int argc, char** argv) {
   for (long m = 0; m < models; ++m) {
     store::ModelRecord record;
     record.id = "model-" + std::to_string(100 + m);
-    record.model_sha256 = std::string(64, 'a');
+    // A distinct stand-in digest per model (the text cache is keyed by it).
+    char digest[65];
+    std::snprintf(digest, sizeof digest, "%064ld", m + 1);
+    record.model_sha256 = digest;
     record.sidecar_json = "{}";
     store.register_model(record);
     const auto text = random_rows(captions);
@@ -108,21 +111,28 @@ int main(int argc, char** argv) {
   }
   std::cerr << "\n";
 
-  // The task and its matches: 5 random nodes per class.
+  // The task and its matches: 5 random nodes per class. A class is named after its first node's
+  // lemma, so that matching (without --matches) finds it by WordNet-style lemma evidence too.
   std::ofstream task(dir + "/task.json");
   std::ofstream matches(dir + "/matches.json");
   task << "{\"name\": \"bench\", \"classes\": [";
   matches << "{\"classes\": [";
   std::uniform_int_distribution<long> pick_node(1, n - 1);
+  std::vector<long> named;
   for (long y = 0; y < classes; ++y) {
-    task << (y ? ", " : "") << "\"class " << y << "\"";
-    matches << (y ? ",\n" : "") << "{\"name\": \"class " << y << "\", \"matched_nodes\": [";
     const double w[5] = {0.5, 0.2, 0.15, 0.1, 0.05};
     std::vector<long> picked;
     while (picked.size() < 5) {
       const long v = pick_node(rng);
-      if (std::find(picked.begin(), picked.end(), v) == picked.end()) picked.push_back(v);
+      if (std::find(picked.begin(), picked.end(), v) == picked.end() &&
+          (picked.size() > 0 || std::find(named.begin(), named.end(), v) == named.end())) {
+        picked.push_back(v);
+      }
     }
+    named.push_back(picked[0]);
+    const std::string name = "concept" + std::to_string(picked[0]);
+    task << (y ? ", " : "") << "\"" << name << "\"";
+    matches << (y ? ",\n" : "") << "{\"name\": \"" << name << "\", \"matched_nodes\": [";
     for (int j = 0; j < 5; ++j) {
       matches << (j ? ", " : "") << "{\"wnid\": \""
               << g.node(static_cast<std::size_t>(picked[static_cast<std::size_t>(j)])).wnid

@@ -28,7 +28,7 @@ for c in 10 50 100; do
       --out "$work/sel.json" >"$work/out.txt" 2>"$work/time.txt"
     wall=$(grep "Elapsed (wall" "$work/time.txt" | awk '{print $NF}')
     rss=$(grep "Maximum resident" "$work/time.txt" | awk '{print int($NF/1024)}')
-    times=$(grep "time: read" "$work/out.txt" | awk '{print $3, $6}')
+    times=$(sed -n 's/.*, read \([^ ]*\) s, compute \([^ ]*\) s$/\1 \2/p' "$work/out.txt")
     echo "$c $m $wall $times $rss"
   done
 done
