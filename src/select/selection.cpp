@@ -339,6 +339,10 @@ SelectionResult select_models(const store::Store& store, const std::vector<std::
   const linalg::ScopedThreads one_blas_thread(1);
   SelectionResult out;
   out.models = models;
+  // Every file's seal first, on every CPU; then one thread reads only rows.
+  const auto t0 = Clock::now();
+  store.check_files(models);
+  out.io_seconds += seconds_since(t0);
   // Model i + 1 is read (seal check, float16 rows) on a second thread while model i is scored.
   // Only that thread touches the store until the loop ends: a Store serves one thread at a time.
   const auto read = [&](std::size_t m) { return read_task_rows(store, models[m], nodes); };

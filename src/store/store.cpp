@@ -513,19 +513,10 @@ bool links_name_another_folder(const Store::Impl& s) {
   return false;
 }
 
-// Checks the seal of every model and part file of the registered models, several files at once
-// (a writer open reads the whole store once; the Store remembers what it checked). A corrupt
-// file is quarantined, so that labeling recomputes exactly its rows: a corrupt model file turns
-// its model (in `records`) back into pending with no finished rows. Returns whether a record
-// changed.
-bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records) {
-  std::vector<std::string> files;
-  for (const auto& r : records) {
-    if (stdfs::exists(s.model_file(r.id))) files.push_back(s.model_file(r.id));
-    for (const auto& part : s.list_parts(r.id)) files.push_back(part.file);
-  }
-  std::vector<std::string> problems(files.size());
-  std::vector<FileStamp> stamps(files.size());
+// Checks the seals of `files`, several at once: problems[k] is what is wrong with files[k] ("" when
+// its seal holds), stamps[k] its identity before the check. IoError (unreadable) propagates.
+void check_seals_at_once(const std::vector<std::string>& files, std::vector<std::string>& problems,
+                         std::vector<FileStamp>& stamps) {
   const std::size_t workers = static_cast<unsigned>(usable_cpu_count());
   for (std::size_t first = 0; first < files.size(); first += workers) {
     std::vector<std::future<void>> running;
@@ -539,8 +530,24 @@ bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records)
         }
       }));
     }
-    for (auto& f : running) f.get();  // IoError (unreadable) propagates
+    for (auto& f : running) f.get();
   }
+}
+
+// Checks the seal of every model and part file of the registered models, several files at once
+// (a writer open reads the whole store once; the Store remembers what it checked). A corrupt
+// file is quarantined, so that labeling recomputes exactly its rows: a corrupt model file turns
+// its model (in `records`) back into pending with no finished rows. Returns whether a record
+// changed.
+bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records) {
+  std::vector<std::string> files;
+  for (const auto& r : records) {
+    if (stdfs::exists(s.model_file(r.id))) files.push_back(s.model_file(r.id));
+    for (const auto& part : s.list_parts(r.id)) files.push_back(part.file);
+  }
+  std::vector<std::string> problems(files.size());
+  std::vector<FileStamp> stamps(files.size());
+  check_seals_at_once(files, problems, stamps);
   bool changed = false;
   for (std::size_t k = 0; k < files.size(); ++k) {
     if (problems[k].empty()) {
@@ -1253,6 +1260,26 @@ Matrix Store::read_image_embeddings(const std::string& id, std::int64_t begin,
   std::int64_t dim = 0;
   const auto bits = impl_->read_rows(id, UnitKind::kImage, begin, end, &dim);
   return to_matrix(bits, end - begin, dim);
+}
+
+void Store::check_files(const std::vector<std::string>& ids) const {
+  std::vector<std::string> files;
+  for (const auto& id : ids) {
+    impl_->record(id);
+    std::error_code ec;
+    const std::string file = impl_->model_file(id);
+    if (stdfs::exists(file, ec) && !impl_->seal_checked(file)) files.push_back(file);
+    for (const auto& part : impl_->list_parts(id)) {
+      if (!impl_->seal_checked(part.file)) files.push_back(part.file);
+    }
+  }
+  std::vector<std::string> problems(files.size());
+  std::vector<FileStamp> stamps(files.size());
+  check_seals_at_once(files, problems, stamps);
+  for (std::size_t k = 0; k < files.size(); ++k) {
+    if (!problems[k].empty()) throw DataError(problems[k]);
+    impl_->checked[files[k]] = stamps[k];
+  }
 }
 
 Matrix Store::read_image_rows(const std::string& id, const std::vector<std::int64_t>& ids) const {

@@ -211,6 +211,10 @@ class Store {
   Matrix read_image_rows(const std::string& id, const std::vector<std::int64_t>& ids) const;
   // The same for caption rows.
   Matrix read_text_rows(const std::string& id, const std::vector<std::int64_t>& ids) const;
+  // Checks the seals of the files holding the rows of `ids` (model files and parts) now, several
+  // files at once, instead of one by one as each is first opened: for a reader about to read
+  // many models. Throws UsageError for an unknown id, DataError naming a corrupt file, IoError.
+  void check_files(const std::vector<std::string>& ids) const;
   // The summary labels of the last finish (their graph is model_info(id).graph_hash).
   ModelLabels read_labels(const std::string& id) const;
   ModelInfo model_info(const std::string& id) const;
