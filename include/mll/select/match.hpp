@@ -34,7 +34,7 @@ struct MatchOptions {
   // Directory of the text cache (default_text_cache_dir(store)); "" caches nothing.
   std::string text_cache;
   int threads = 0;  // libtorch threads of a tower that runs; 0: the CPUs this process may use
-  std::size_t batch = 64;  // texts per forward pass
+  std::size_t batch = 32;  // texts per forward pass
   std::size_t n_match = 5;
   double lexical_bonus = 1.0;
   double temperature = 0.05;
