@@ -300,7 +300,9 @@ int run_run(const po::variables_map& vm, distributed::Session& session) {
 void add_select_commands(std::vector<Command>& commands) {
   commands.push_back({"select", "pick models per class of a task from the label store",
                       "--task T [--store S] [--zoo Z] [--k 1] [--alpha 0.7] "
-                      "[--metric precision|recall|f1] [--mix all|others] [--out selection.json]",
+                      "[--metric precision|recall|f1] [--mix all|others] "
+                      "[--match-models best|best:N|all|ID,...|none] [--text-cache DIR|none] "
+                      "[--out selection.json]",
                       select_options, select_run});
   commands.back().example =
       "mll select --task tasks/pets.json --store store.h5 --zoo zoo.json --k 2 --out "
