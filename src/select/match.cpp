@@ -1,13 +1,18 @@
 #include "mll/select/match.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <map>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
 #include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
+#include "mll/core/linalg.hpp"
 #include "mll/core/log.hpp"
 #include "mll/feed/inputs.hpp"
 #include "mll/select/text_cache.hpp"
@@ -218,23 +223,54 @@ std::map<std::string, std::vector<float>> embed_texts(const store::Store& store,
   if (missing.empty()) return rows;
   const int cores = usable_cpu_count();
   const int library = numeric_library_threads();
-  zoo::set_threads(options.threads > 0 ? options.threads
-                                       : (library > 0 ? std::min(cores, library) : cores));
-  const zoo::Model model(spec);
-  const auto tokenizer = feed::make_tokenizer(spec);
-  const std::size_t batch = std::max<std::size_t>(1, options.batch);
+  const auto threads = static_cast<std::size_t>(
+      options.threads > 0 ? options.threads : (library > 0 ? std::min(cores, library) : cores));
+  // The texts are independent: each thread encodes whole batches on one libtorch and one BLAS
+  // thread. (libtorch's intra-op threads scale poorly here: its BLAS starts threads of its own
+  // inside each of them.)
+  // Equal batches, as many as a multiple of the threads: no thread is left with the tail.
+  const std::size_t most = std::max<std::size_t>(1, options.batch);
+  std::size_t batches = (missing.size() + most - 1) / most;
+  batches = (batches + threads - 1) / threads * threads;
+  const std::size_t batch = (missing.size() + batches - 1) / batches;
+  std::vector<std::vector<std::string>> parts;
+  std::vector<std::vector<std::int64_t>> tokens;
+  const auto tokenizer = feed::make_tokenizer(spec);  // not shared between threads
   for (std::size_t first = 0; first < missing.size(); first += batch) {
-    const std::vector<std::string> part(
+    parts.emplace_back(
         missing.begin() + static_cast<std::ptrdiff_t>(first),
         missing.begin() + static_cast<std::ptrdiff_t>(std::min(missing.size(), first + batch)));
-    const auto ids = tokenizer->encode_batch(part);
-    const auto e =
-        model.encode_text(ids.data(), static_cast<int>(part.size()), tokenizer->context_length());
-    for (std::size_t r = 0; r < part.size(); ++r) {
-      std::vector<float> row(e.row(static_cast<std::int64_t>(r)),
-                             e.row(static_cast<std::int64_t>(r)) + e.cols);
-      cache.add(part[r], row);
-      rows[part[r]] = std::move(row);
+    tokens.push_back(tokenizer->encode_batch(parts.back()));
+  }
+  zoo::set_threads(1);
+  const linalg::ScopedThreads one_blas_thread(1);
+  const zoo::Model model(spec);
+  std::vector<Matrix> embedded(parts.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  const auto work = [&] {
+    try {
+      for (std::size_t b = next++; b < parts.size(); b = next++) {
+        embedded[b] = model.encode_text(tokens[b].data(), static_cast<int>(parts[b].size()),
+                                        tokenizer->context_length());
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < std::min(threads, parts.size()); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  for (std::size_t b = 0; b < parts.size(); ++b) {
+    for (std::size_t r = 0; r < parts[b].size(); ++r) {
+      const float* row = embedded[b].row(static_cast<std::int64_t>(r));
+      std::vector<float> values(row, row + embedded[b].cols);
+      cache.add(parts[b][r], values);
+      rows[parts[b][r]] = std::move(values);
     }
   }
   out.texts_embedded += missing.size();
