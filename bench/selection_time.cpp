@@ -1,9 +1,12 @@
-// Writes a synthetic label store for the selection benchmark (bench/selection_time.sh):
-// N nodes (one root, the rest its children), P probe images shared by the nodes (per_node
-// memberships each), M models of random unit vectors (dim d), a C-class task and a matches file
-// (5 random nodes per class with softmax-like weights). Usage:
-//   selection_time DIR [nodes 2000] [images 37500] [per_node 75] [models 49] [dim 512] [classes
-//   100]
+// Writes a synthetic label store for the selection benchmarks (bench/selection_time.sh,
+// bench/select_end_to_end.sh): N nodes (one root, the rest its children), P probe images shared
+// by the nodes (per_node memberships each), M models of random unit vectors (dim d), a C-class
+// task and a matches file (5 random nodes per class with softmax-like weights). Usage:
+//   selection_time DIR [nodes 2000] [images 37500] [per_node 75] [models 49] [dim 512]
+//                  [classes 100] [SIDECAR MODEL_ID]
+// With SIDECAR, model MODEL_ID's caption rows are that text tower's embeddings of the captions
+// (the rest stays random): matching with that tower then finds text neighbours as it would in a
+// labeled store, so a task's node set has a realistic size.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -12,10 +15,14 @@
 #include <iostream>
 #include <random>
 #include <string>
+#include <thread>
 
+#include "mll/feed/inputs.hpp"
 #include "mll/graph/graph.hpp"
 #include "mll/probe/probe_set.hpp"
 #include "mll/store/store.hpp"
+#include "mll/zoo/model_spec.hpp"
+#include "mll/zoo/runner.hpp"
 
 using namespace mll;
 
@@ -86,13 +93,42 @@ int main(int argc, char** argv) {
     return out;
   };
   const auto captions = static_cast<long>(store.captions().size());
+  const std::string tower_sidecar = argc > 9 ? argv[8] : "", tower_id = argc > 9 ? argv[9] : "";
+  // The tower's caption embeddings, batch by batch.
+  const auto tower_rows = [&]() {
+    const auto spec = zoo::load_sidecar(tower_sidecar);
+    zoo::set_threads(static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+    const zoo::Model model(spec);
+    const auto tokenizer = feed::make_tokenizer(spec);
+    std::vector<float> out;
+    for (long first = 0; first < captions; first += 32) {
+      const std::vector<std::string> texts(
+          store.captions().begin() + first,
+          store.captions().begin() + std::min(captions, first + 32));
+      const auto ids = tokenizer->encode_batch(texts);
+      const auto e = model.encode_text(ids.data(), static_cast<int>(texts.size()),
+                                       tokenizer->context_length());
+      if (e.cols != d) {
+        std::cerr << tower_sidecar << ": width " << e.cols << ", not " << d << "\n";
+        std::exit(65);
+      }
+      out.insert(out.end(), e.values.begin(), e.values.end());
+      std::cerr << "tower: " << first + static_cast<long>(texts.size()) << "/" << captions
+                << " captions\r";
+    }
+    std::cerr << "\n";
+    return out;
+  };
   for (long m = 0; m < models; ++m) {
     store::ModelRecord record;
     record.id = "model-" + std::to_string(100 + m);
-    record.model_sha256 = std::string(64, 'a');
+    // A distinct stand-in digest per model (the text cache is keyed by it).
+    char digest[65];
+    std::snprintf(digest, sizeof digest, "%064ld", m + 1);
+    record.model_sha256 = digest;
     record.sidecar_json = "{}";
     store.register_model(record);
-    const auto text = random_rows(captions);
+    const auto text = record.id == tower_id ? tower_rows() : random_rows(captions);
     store.commit_unit(record.id, {store::UnitKind::kText, 0, captions}, text.data(), d);
     for (long begin = 0; begin < p; begin += 8192) {
       const long end = std::min(p, begin + 8192);
@@ -108,21 +144,28 @@ int main(int argc, char** argv) {
   }
   std::cerr << "\n";
 
-  // The task and its matches: 5 random nodes per class.
+  // The task and its matches: 5 random nodes per class. A class is named after its first node's
+  // lemma, so that matching (without --matches) finds it by WordNet-style lemma evidence too.
   std::ofstream task(dir + "/task.json");
   std::ofstream matches(dir + "/matches.json");
   task << "{\"name\": \"bench\", \"classes\": [";
   matches << "{\"classes\": [";
   std::uniform_int_distribution<long> pick_node(1, n - 1);
+  std::vector<long> named;
   for (long y = 0; y < classes; ++y) {
-    task << (y ? ", " : "") << "\"class " << y << "\"";
-    matches << (y ? ",\n" : "") << "{\"name\": \"class " << y << "\", \"matched_nodes\": [";
     const double w[5] = {0.5, 0.2, 0.15, 0.1, 0.05};
     std::vector<long> picked;
     while (picked.size() < 5) {
       const long v = pick_node(rng);
-      if (std::find(picked.begin(), picked.end(), v) == picked.end()) picked.push_back(v);
+      if (std::find(picked.begin(), picked.end(), v) == picked.end() &&
+          (picked.size() > 0 || std::find(named.begin(), named.end(), v) == named.end())) {
+        picked.push_back(v);
+      }
     }
+    named.push_back(picked[0]);
+    const std::string name = "concept" + std::to_string(picked[0]);
+    task << (y ? ", " : "") << "\"" << name << "\"";
+    matches << (y ? ",\n" : "") << "{\"name\": \"" << name << "\", \"matched_nodes\": [";
     for (int j = 0; j < 5; ++j) {
       matches << (j ? ", " : "") << "{\"wnid\": \""
               << g.node(static_cast<std::size_t>(picked[static_cast<std::size_t>(j)])).wnid

@@ -14,6 +14,7 @@
 #include "mll/reuse/reuse.hpp"
 #include "mll/select/match.hpp"
 #include "mll/select/selection_file.hpp"
+#include "mll/select/text_cache.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
 #include "options.hpp"
@@ -31,8 +32,12 @@ void select_only_options(po::options_description& d) {
       "mean over all classes (paper) or over the other classes (authors' code)")(
       "models", po::value<std::string>()->value_name("ID,..."),
       "candidate models (default: every done model of the store)")(
-      "match-models", po::value<std::string>()->value_name("ID,...|none"),
-      "text towers for matching (default: every done model in the zoo; none: WordNet only)")(
+      "match-models", po::value<std::string>()->default_value("best")->value_name("RULE"),
+      "text towers for matching: best (the done zoo model with the highest imagenet_top1, then "
+      "params, then id), best:N (the N first by that rule), all (every done zoo model, "
+      "averaged), ID,... or none (WordNet only)")(
+      "text-cache", po::value<std::string>()->value_name("DIR|none"),
+      "class-text embedding cache (default: STORE.text-cache; none: embed every time)")(
       "matches", po::value<std::string>()->value_name("FILE"),
       "reuse the matched nodes of a selection or matches file instead of matching")(
       "min-match", real_value(0.5)->value_name("S"),
@@ -45,6 +50,27 @@ void common_options(po::options_description& d) {
                   po::value<std::string>()->default_value("store.h5")->value_name("FILE"),
                   "label store")("task,t", po::value<std::string>()->required()->value_name("FILE"),
                                  "task spec (docs/tasks.md)");
+}
+
+// --match-models: "best" (the default rule), "best:N", "all", "none" or a list of ids.
+void apply_match_models(const std::string& value, select::MatchOptions& options) {
+  if (value == "none") {
+    options.text = false;
+  } else if (value == "all") {
+    options.all_models = true;
+  } else if (value == "best") {
+    options.best = 1;
+  } else if (value.rfind("best:", 0) == 0) {
+    const std::string count = value.substr(5);
+    if (count.empty() || count.size() > 4 ||
+        count.find_first_not_of("0123456789") != std::string::npos || std::stoi(count) < 1) {
+      MLL_THROW(UsageError, "--match-models ", value, ": best:N needs a count N >= 1");
+    }
+    options.best = static_cast<std::size_t>(std::stoi(count));
+  } else {
+    options.models = split_ids(value);
+    if (options.models.empty()) MLL_THROW(UsageError, "--match-models is empty");
+  }
 }
 
 struct SelectOutcome {
@@ -74,11 +100,15 @@ SelectOutcome run_select(const po::variables_map& vm, const store::Store& store,
     o.match = select::read_matches(vm["matches"].as<std::string>(), store, o.task);
   } else {
     select::MatchOptions mo;
-    const std::string mm = vm.count("match-models") ? vm["match-models"].as<std::string>() : "";
-    if (mm == "none") {
-      mo.text = false;
-    } else {
-      mo.models = split_ids(mm);
+    apply_match_models(vm.count("match-models") ? vm["match-models"].as<std::string>() : "best",
+                       mo);
+    const std::string cache =
+        vm.count("text-cache") ? vm["text-cache"].as<std::string>() : std::string();
+    mo.text_cache = cache.empty() ? select::default_text_cache_dir(store.path())
+                                  : (cache == "none" ? std::string() : cache);
+    if (vm.count("threads")) {
+      if (vm["threads"].as<int>() < 0) MLL_THROW(UsageError, "--threads must be >= 0");
+      mo.threads = vm["threads"].as<int>();
     }
     mo.min_score = vm["min-match"].as<double>();
     mo.temperature = vm["temperature"].as<double>();
@@ -103,6 +133,7 @@ SelectOutcome run_select(const po::variables_map& vm, const store::Store& store,
   }
   const auto nodes = select::task_nodes(store, class_nodes, weights);
   select::SelectOptions so;
+  if (vm.count("threads")) so.threads = vm["threads"].as<int>();
   if (vm["k"].as<int>() < 1) MLL_THROW(UsageError, "--k must be at least 1");
   so.k = static_cast<std::size_t>(vm["k"].as<int>());
   so.alpha = vm["alpha"].as<double>();
@@ -150,8 +181,9 @@ void print_selection(const SelectOutcome& o, const store::Store& store, const st
     if (!o.match.classes[y].warnings.empty()) std::cout << "  [warning]";
     std::cout << "\n";
   }
-  std::cout << "  time: read " << o.result.io_seconds << " s, compute " << o.result.compute_seconds
-            << " s\n";
+  std::cout << "  time: match " << o.match.seconds << " s (texts: " << o.match.texts_cached
+            << " cached, " << o.match.texts_embedded << " embedded), read " << o.result.io_seconds
+            << " s, compute " << o.result.compute_seconds << " s\n";
 }
 
 void select_options(po::options_description& d, po::positional_options_description&) {
@@ -160,7 +192,9 @@ void select_options(po::options_description& d, po::positional_options_descripti
   d.add_options()("zoo,z", po::value<std::string>()->value_name("FILE"),
                   "zoo manifest: text towers for matching, and the model order ties break by")(
       "out,o", po::value<std::string>()->default_value("selection.json")->value_name("FILE"),
-      "selection file (also stored as STORE.d/selections/TASK.json)");
+      "selection file (also stored as STORE.d/selections/TASK.json)")(
+      "threads", po::value<int>()->default_value(0)->value_name("N"),
+      "CPU threads for the text tower and the scores (0: the CPUs this process may use)");
 }
 
 int select_run(const po::variables_map& vm, distributed::Session& session) {
@@ -267,7 +301,9 @@ int run_run(const po::variables_map& vm, distributed::Session& session) {
 void add_select_commands(std::vector<Command>& commands) {
   commands.push_back({"select", "pick models per class of a task from the label store",
                       "--task T [--store S] [--zoo Z] [--k 1] [--alpha 0.7] "
-                      "[--metric precision|recall|f1] [--mix all|others] [--out selection.json]",
+                      "[--metric precision|recall|f1] [--mix all|others] "
+                      "[--match-models best|best:N|all|ID,...|none] [--text-cache DIR|none] "
+                      "[--out selection.json]",
                       select_options, select_run});
   commands.back().example =
       "mll select --task tasks/pets.json --store store.h5 --zoo zoo.json --k 2 --out "

@@ -1,12 +1,21 @@
 #include "mll/select/match.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <exception>
+#include <map>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
+#include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
+#include "mll/core/linalg.hpp"
 #include "mll/core/log.hpp"
 #include "mll/feed/inputs.hpp"
+#include "mll/select/text_cache.hpp"
 #include "mll/zoo/runner.hpp"
 
 namespace mll::select {
@@ -127,9 +136,154 @@ std::vector<char> lexical_matches(const graph::Graph& graph, const graph::WordNe
   return out;
 }
 
+std::vector<std::string> rank_text_towers(const std::vector<zoo::ModelSpec>& specs) {
+  std::vector<const zoo::ModelSpec*> order;
+  for (const auto& s : specs) order.push_back(&s);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const zoo::ModelSpec* a, const zoo::ModelSpec* b) {
+                     if (a->imagenet_top1.has_value() != b->imagenet_top1.has_value()) {
+                       return a->imagenet_top1.has_value();
+                     }
+                     if (a->imagenet_top1 && *a->imagenet_top1 != *b->imagenet_top1) {
+                       return *a->imagenet_top1 > *b->imagenet_top1;
+                     }
+                     if (a->params != b->params) return a->params > b->params;
+                     return a->id < b->id;
+                   });
+  std::vector<std::string> ids;
+  for (const auto* s : order) ids.push_back(s->id);
+  return ids;
+}
+
+std::string tokenizer_key(const zoo::ModelSpec& spec) {
+  return spec.tokenizer.kind + " " + std::to_string(spec.tokenizer.context_length) + " " +
+         spec.tokenizer.vocab;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+const zoo::ModelSpec* find_spec(const std::vector<zoo::ModelSpec>& specs, const std::string& id) {
+  for (const auto& s : specs) {
+    if (s.id == id) return &s;
+  }
+  return nullptr;
+}
+
+// The towers options ask for, checked against the store and the zoo.
+std::vector<std::string> matching_towers(const store::Store& store,
+                                         const std::vector<zoo::ModelSpec>& specs,
+                                         const MatchOptions& options) {
+  std::vector<std::string> ids = options.models;
+  if (ids.empty()) {
+    std::vector<zoo::ModelSpec> done;
+    for (const auto& r : store.models()) {
+      const auto* spec = find_spec(specs, r.id);
+      if (r.status == store::ModelStatus::kDone && spec) done.push_back(*spec);
+    }
+    if (options.all_models) {
+      for (const auto& s : done) ids.push_back(s.id);  // store (id) order, as before
+    } else {
+      ids = rank_text_towers(done);
+      ids.resize(std::min(ids.size(), std::max<std::size_t>(1, options.best)));
+    }
+  }
+  for (const auto& id : ids) {
+    const auto record = store.find_model(id);
+    if (!record || record->status != store::ModelStatus::kDone) {
+      MLL_THROW(UsageError, store.path(), ": matching model '", id,
+                "' is not a done model of the store");
+    }
+    if (!find_spec(specs, id)) MLL_THROW(UsageError, "matching model '", id, "' is not in the zoo");
+  }
+  return ids;
+}
+
+// The vector of every distinct text of `texts` under tower `spec`: from the cache, the rest
+// embedded by the loaded tower (and added to the cache). Counts what came from where.
+std::map<std::string, std::vector<float>> embed_texts(const store::Store& store,
+                                                      const zoo::ModelSpec& spec,
+                                                      const std::vector<std::string>& texts,
+                                                      const MatchOptions& options,
+                                                      MatchResult& out) {
+  const auto record = store.find_model(spec.id);
+  TextCache cache(options.text_cache, {spec.id, record->model_sha256, tokenizer_key(spec)});
+  std::map<std::string, std::vector<float>> rows;
+  std::vector<std::string> missing;
+  for (const auto& text : texts) {
+    if (rows.count(text)) continue;
+    if (const auto* row = cache.find(text)) {
+      rows[text] = *row;
+      ++out.texts_cached;
+    } else if (std::find(missing.begin(), missing.end(), text) == missing.end()) {
+      missing.push_back(text);
+    }
+  }
+  if (missing.empty()) return rows;
+  const int cores = usable_cpu_count();
+  const int library = numeric_library_threads();
+  const auto threads = static_cast<std::size_t>(
+      options.threads > 0 ? options.threads : (library > 0 ? std::min(cores, library) : cores));
+  // The texts are independent: each thread encodes whole batches on one libtorch and one BLAS
+  // thread. (libtorch's intra-op threads scale poorly here: its BLAS starts threads of its own
+  // inside each of them.)
+  // Equal batches, as many as a multiple of the threads: no thread is left with the tail.
+  const std::size_t most = std::max<std::size_t>(1, options.batch);
+  std::size_t batches = (missing.size() + most - 1) / most;
+  batches = (batches + threads - 1) / threads * threads;
+  const std::size_t batch = (missing.size() + batches - 1) / batches;
+  std::vector<std::vector<std::string>> parts;
+  std::vector<std::vector<std::int64_t>> tokens;
+  const auto tokenizer = feed::make_tokenizer(spec);  // not shared between threads
+  for (std::size_t first = 0; first < missing.size(); first += batch) {
+    parts.emplace_back(
+        missing.begin() + static_cast<std::ptrdiff_t>(first),
+        missing.begin() + static_cast<std::ptrdiff_t>(std::min(missing.size(), first + batch)));
+    tokens.push_back(tokenizer->encode_batch(parts.back()));
+  }
+  zoo::set_threads(1);
+  const linalg::ScopedThreads one_blas_thread(1);
+  const zoo::Model model(spec);
+  std::vector<Matrix> embedded(parts.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  const auto work = [&] {
+    try {
+      for (std::size_t b = next++; b < parts.size(); b = next++) {
+        embedded[b] = model.encode_text(tokens[b].data(), static_cast<int>(parts[b].size()),
+                                        tokenizer->context_length());
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < std::min(threads, parts.size()); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  for (std::size_t b = 0; b < parts.size(); ++b) {
+    for (std::size_t r = 0; r < parts[b].size(); ++r) {
+      const float* row = embedded[b].row(static_cast<std::int64_t>(r));
+      std::vector<float> values(row, row + embedded[b].cols);
+      cache.add(parts[b][r], values);
+      rows[parts[b][r]] = std::move(values);
+    }
+  }
+  out.texts_embedded += missing.size();
+  cache.save();
+  return rows;
+}
+
+}  // namespace
+
 MatchResult match_task(const store::Store& store, const Task& task,
                        const std::vector<zoo::ModelSpec>& specs, const graph::WordNet* wordnet,
                        const MatchOptions& options) {
+  const auto t0 = Clock::now();
   const auto& graph = store.graph();
   const auto& probe = store.probe();
   const std::size_t n = graph.size();
@@ -141,30 +295,9 @@ MatchResult match_task(const store::Store& store, const Task& task,
     eligible[v] = probe.node_offsets[v + 1] > probe.node_offsets[v] ? 1 : 0;
   }
 
-  // Which text towers: the requested ones, else every done model that has a spec.
   if (options.text) {
-    std::vector<std::string> ids = options.models;
-    const auto spec_of = [&](const std::string& id) -> const zoo::ModelSpec* {
-      for (const auto& s : specs) {
-        if (s.id == id) return &s;
-      }
-      return nullptr;
-    };
-    if (ids.empty()) {
-      for (const auto& r : store.models()) {
-        if (r.status == store::ModelStatus::kDone && spec_of(r.id)) ids.push_back(r.id);
-      }
-    }
-    for (const auto& id : ids) {
-      const auto record = store.find_model(id);
-      if (!record || record->status != store::ModelStatus::kDone) {
-        MLL_THROW(UsageError, store.path(), ": matching model '", id,
-                  "' is not a done model of the store");
-      }
-      if (!spec_of(id)) MLL_THROW(UsageError, "matching model '", id, "' is not in the zoo");
-    }
-    out.models = ids;
-    if (ids.empty()) {
+    out.models = matching_towers(store, specs, options);
+    if (out.models.empty()) {
       out.warnings.push_back(
           "no text tower available for matching (give --zoo): WordNet lemmas only");
     }
@@ -172,30 +305,30 @@ MatchResult match_task(const store::Store& store, const Task& task,
     out.warnings.push_back("matching by WordNet lemmas only (no text towers)");
   }
 
+  std::vector<std::vector<std::string>> texts(classes);
+  std::vector<std::string> all_texts;
+  for (std::size_t y = 0; y < classes; ++y) {
+    texts[y] = class_texts(task, y, options);
+    all_texts.insert(all_texts.end(), texts[y].begin(), texts[y].end());
+  }
   // Mean cosine over the matching models, class x node.
   std::vector<double> cosine(classes * n, 0.0);
   for (const auto& id : out.models) {
-    const zoo::ModelSpec* spec = nullptr;
-    for (const auto& s : specs) {
-      if (s.id == id) spec = &s;
-    }
-    zoo::Model model(*spec);
-    const auto tokenizer = feed::make_tokenizer(*spec);
+    const zoo::ModelSpec& spec = *find_spec(specs, id);
+    const auto rows = embed_texts(store, spec, all_texts, options, out);
     const Matrix text = store.read_text_embeddings(id);
     const auto d = text.cols;
     for (std::size_t y = 0; y < classes; ++y) {
-      const auto texts = class_texts(task, y, options);
-      const auto ids = tokenizer->encode_batch(texts);
-      const auto e = model.encode_text(ids.data(), static_cast<int>(texts.size()),
-                                       tokenizer->context_length());
-      if (e.cols != d) {
-        MLL_THROW(DataError, "model '", id, "': text tower width ", e.cols,
-                  " differs from the stored embeddings' ", d);
-      }
       // Average the (unit) caption embeddings, then renormalise: the class's text direction.
       std::vector<double> mean(static_cast<std::size_t>(d), 0.0);
-      for (std::int64_t r = 0; r < e.rows; ++r) {
-        for (std::int64_t t = 0; t < d; ++t) mean[static_cast<std::size_t>(t)] += e.row(r)[t];
+      for (const auto& t : texts[y]) {
+        const auto& row = rows.at(t);
+        if (static_cast<std::int64_t>(row.size()) != d) {
+          MLL_THROW(DataError, "model '", id, "': text tower width ", row.size(),
+                    " differs from the stored embeddings' ", d);
+        }
+        for (std::int64_t c = 0; c < d; ++c)
+          mean[static_cast<std::size_t>(c)] += row[static_cast<std::size_t>(c)];
       }
       double norm = 0.0;
       for (const auto x : mean) norm += x * x;
@@ -224,9 +357,10 @@ MatchResult match_task(const store::Store& store, const Task& task,
       for (std::size_t v = 0; v < n; ++v) usable[v] = static_cast<char>(usable[v] && lexical[v]);
     }
     auto match = rank_nodes(task.classes[y], row, lexical, usable, options);
-    match.texts = class_texts(task, y, options);
+    match.texts = texts[y];
     out.classes.push_back(std::move(match));
   }
+  out.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return out;
 }
 

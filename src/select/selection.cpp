@@ -1,10 +1,16 @@
 #include "mll/select/selection.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <future>
+#include <mutex>
 #include <numeric>
+#include <thread>
 
+#include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/linalg.hpp"
 
@@ -46,14 +52,34 @@ std::string to_string(Metric metric) {
 
 std::string to_string(Mix mix) { return mix == Mix::kAll ? "all" : "others"; }
 
+void restricted_predictions(const float* logits, std::int64_t rows, std::int64_t k,
+                            std::int32_t* pred) {
+  constexpr std::int64_t kLanes = 16;
+  for (std::int64_t i = 0; i < rows; ++i) {
+    const float* row = logits + i * k;
+    // The maximum over independent lanes (which the compiler vectorises), then the first
+    // position holding it: the first maximum, as std::max_element finds it for finite values.
+    float lane[kLanes];
+    const std::int64_t wide = k / kLanes * kLanes;
+    for (std::int64_t l = 0; l < kLanes; ++l) lane[l] = row[0];
+    for (std::int64_t j = 0; j < wide; j += kLanes) {
+      for (std::int64_t l = 0; l < kLanes; ++l)
+        lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
+    }
+    float top = lane[0];
+    for (std::int64_t l = 1; l < kLanes; ++l) top = lane[l] > top ? lane[l] : top;
+    for (std::int64_t j = wide; j < k; ++j) top = row[j] > top ? row[j] : top;
+    std::int64_t first = 0;
+    while (first < k && !(row[first] == top)) ++first;
+    if (first == k) first = std::max_element(row, row + k) - row;  // NaN: its own rule
+    pred[i] = static_cast<std::int32_t>(first);
+  }
+}
+
 std::vector<std::int32_t> restricted_predictions(const float* logits, std::int64_t rows,
                                                  std::int64_t k) {
   std::vector<std::int32_t> pred(static_cast<std::size_t>(rows), -1);
-  for (std::int64_t i = 0; i < rows; ++i) {
-    const float* row = logits + i * k;
-    pred[static_cast<std::size_t>(i)] =
-        static_cast<std::int32_t>(std::max_element(row, row + k) - row);
-  }
+  if (k > 0) restricted_predictions(logits, rows, k, pred.data());
   return pred;
 }
 
@@ -182,73 +208,116 @@ TaskNodes task_nodes(const store::Store& store,
   return out;
 }
 
-ModelScores score_model(const store::Store& store, const std::string& id, const TaskNodes& nodes,
-                        const SelectOptions& options, double* io_seconds, double* compute_seconds) {
-  auto t0 = Clock::now();
-  const auto info = store.model_info(id);
-  const Matrix text = store.read_text_embeddings(id);
-  double io = seconds_since(t0), compute = 0.0;
+namespace {
+
+// One model's rows of a task, read from the store: what scoring it needs and nothing more.
+struct TaskRows {
+  std::string id;
+  double logit_scale = 0.0;
+  std::vector<float> node_text;  // K x d: T of the task nodes' captions, times the logit scale
+  Matrix images;                 // the task's images x d, in TaskNodes::images order
+  double io_seconds = 0.0;
+};
+
+TaskRows read_task_rows(const store::Store& store, const std::string& id, const TaskNodes& nodes) {
+  const auto t0 = Clock::now();
+  TaskRows out;
+  out.id = id;
+  out.logit_scale = store.model_info(id).logit_scale;
+  // The captions of V_T (nodes may share one), read once each.
+  std::vector<std::int64_t> captions;
+  for (const auto v : nodes.nodes)
+    captions.push_back(store.node_caption()[static_cast<std::size_t>(v)]);
+  std::vector<std::int64_t> unique = captions;
+  std::sort(unique.begin(), unique.end());
+  unique.erase(std::unique(unique.begin(), unique.end()), unique.end());
+  const Matrix text = store.read_text_rows(id, unique);
   const std::int64_t d = text.cols;
-  const auto k = static_cast<std::int64_t>(nodes.nodes.size());
-  const auto scale = static_cast<float>(info.logit_scale);
-  // T restricted to V_T, pre-multiplied by the logit scale: L = s E T^T (s > 0 keeps the argmax).
-  std::vector<float> node_text(static_cast<std::size_t>(k * d));
-  for (std::int64_t j = 0; j < k; ++j) {
-    const auto c =
-        store.node_caption()[static_cast<std::size_t>(nodes.nodes[static_cast<std::size_t>(j)])];
-    for (std::int64_t t = 0; t < d; ++t) {
-      node_text[static_cast<std::size_t>(j * d + t)] =
-          scale * text.values[static_cast<std::size_t>(c * d + t)];
-    }
+  // L = s E T^T with s folded into T (s > 0 keeps the argmax), as s * T[c] in float.
+  const auto scale = static_cast<float>(out.logit_scale);
+  out.node_text.resize(captions.size() * static_cast<std::size_t>(d));
+  for (std::size_t j = 0; j < captions.size(); ++j) {
+    const auto row = std::lower_bound(unique.begin(), unique.end(), captions[j]) - unique.begin();
+    const float* src = text.row(row);
+    float* dst = out.node_text.data() + j * static_cast<std::size_t>(d);
+    for (std::int64_t t = 0; t < d; ++t) dst[t] = scale * src[t];
   }
-  // Predictions of the task images, read as runs of consecutive image ids (small gaps are read
-  // through: one larger read is cheaper than many small ones).
-  const auto count = static_cast<std::int64_t>(nodes.images.size());
+  const std::vector<std::int64_t> images(nodes.images.begin(), nodes.images.end());
+  out.images = store.read_image_rows(id, images);
+  if (!images.empty() && !captions.empty() && out.images.cols != d) {
+    MLL_THROW(DataError, store.path(), ": model ", id, ": image rows of width ", out.images.cols,
+              " but caption rows of width ", d);
+  }
+  out.io_seconds = seconds_since(t0);
+  return out;
+}
+
+int worker_threads(const SelectOptions& options) {
+  if (options.threads > 0) return options.threads;
+  const int library = numeric_library_threads();
+  return library > 0 ? std::min(library, usable_cpu_count()) : usable_cpu_count();
+}
+
+// pred(x) for every task image: one pass over the images in blocks of at most `block_rows` rows,
+// spread over `threads` threads, each multiplying its block on one BLAS thread and taking the
+// argmax while the block's logits are in cache. Blocking does not change a logit (linalg.hpp),
+// so neither does the block size or the thread count change a prediction.
+std::vector<std::int32_t> predict(const TaskRows& rows, std::int64_t k, std::int64_t block_rows,
+                                  int threads) {
+  const std::int64_t count = rows.images.rows, d = rows.images.cols;
   std::vector<std::int32_t> pred(static_cast<std::size_t>(count), 0);
-  std::vector<float> gathered, logits;
-  constexpr std::int64_t kGap = 64;
-  std::int64_t i = 0;
-  while (i < count) {
-    // Rows i..j-1 (of `images`) come from image ids [first, last).
-    const std::int64_t first = nodes.images[static_cast<std::size_t>(i)];
-    std::int64_t j = i + 1;
-    while (j < count &&
-           nodes.images[static_cast<std::size_t>(j)] -
-                   nodes.images[static_cast<std::size_t>(j - 1)] <=
-               kGap &&
-           nodes.images[static_cast<std::size_t>(j)] - first < options.block_rows) {
-      ++j;
+  if (count == 0 || k == 0) return pred;
+  const std::int64_t size = std::max<std::int64_t>(1, block_rows);
+  const std::int64_t blocks = (count + size - 1) / size;
+  std::atomic<std::int64_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  const auto work = [&] {
+    try {
+      std::vector<float> logits(static_cast<std::size_t>(std::min(size, count) * k));
+      for (std::int64_t b = next++; b < blocks; b = next++) {
+        const std::int64_t first = b * size, n = std::min(size, count - first);
+        linalg::matmul_nt(rows.images.row(first), n, rows.node_text.data(), k, d, logits.data());
+        restricted_predictions(logits.data(), n, k, pred.data() + first);
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
     }
-    const std::int64_t last = nodes.images[static_cast<std::size_t>(j - 1)] + 1;
-    t0 = Clock::now();
-    const Matrix rows = store.read_image_embeddings(id, first, last);
-    io += seconds_since(t0);
-    t0 = Clock::now();
-    MLL_CHECK(rows.cols == d, "image and text dims differ for ", id);
-    gathered.resize(static_cast<std::size_t>((j - i) * d));
-    for (std::int64_t r = i; r < j; ++r) {
-      const auto src = (nodes.images[static_cast<std::size_t>(r)] - first) * d;
-      std::copy_n(rows.values.begin() + src, d, gathered.begin() + (r - i) * d);
-    }
-    logits.resize(static_cast<std::size_t>((j - i) * k));
-    linalg::matmul_nt(gathered.data(), j - i, node_text.data(), k, d, logits.data());
-    const auto p = restricted_predictions(logits.data(), j - i, k);
-    std::copy(p.begin(), p.end(), pred.begin() + i);
-    compute += seconds_since(t0);
-    i = j;
-  }
-  t0 = Clock::now();
+  };
+  const auto helpers = static_cast<std::size_t>(std::clamp<std::int64_t>(threads, 1, blocks) - 1);
+  std::vector<std::thread> pool;
+  pool.reserve(helpers);
+  for (std::size_t t = 0; t < helpers; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  return pred;
+}
+
+ModelScores score_rows(const TaskRows& rows, const TaskNodes& nodes, const SelectOptions& options,
+                       double* compute_seconds) {
+  const auto t0 = Clock::now();
   ModelScores out;
-  out.model = id;
-  out.logit_scale = info.logit_scale;
+  out.model = rows.id;
+  out.logit_scale = rows.logit_scale;
+  const auto pred = predict(rows, static_cast<std::int64_t>(nodes.nodes.size()), options.block_rows,
+                            worker_threads(options));
   out.counts = node_counts(nodes.members, pred);
   for (const auto& c : out.counts) out.node_scores.push_back(node_score(c, options.metric));
   out.class_scores = class_scores(out.node_scores, nodes.classes);
   out.mixed = mixed_scores(out.class_scores, options.alpha, options.mix);
-  compute += seconds_since(t0);
-  if (io_seconds) *io_seconds += io;
-  if (compute_seconds) *compute_seconds += compute;
+  if (compute_seconds) *compute_seconds += seconds_since(t0);
   return out;
+}
+
+}  // namespace
+
+ModelScores score_model(const store::Store& store, const std::string& id, const TaskNodes& nodes,
+                        const SelectOptions& options, double* io_seconds, double* compute_seconds) {
+  const TaskRows rows = read_task_rows(store, id, nodes);
+  if (io_seconds) *io_seconds += rows.io_seconds;
+  return score_rows(rows, nodes, options, compute_seconds);
 }
 
 SelectionResult select_models(const store::Store& store, const std::vector<std::string>& models,
@@ -259,15 +328,30 @@ SelectionResult select_models(const store::Store& store, const std::vector<std::
   if (!(options.alpha >= 0.0 && options.alpha <= 1.0)) {
     MLL_THROW(UsageError, "alpha must lie in [0, 1] (got ", options.alpha, ")");
   }
-  SelectionResult out;
-  out.models = models;
   for (const auto& id : models) {
     const auto record = store.find_model(id);
     if (!record || record->status != store::ModelStatus::kDone) {
       MLL_THROW(UsageError, store.path(), ": model '", id, "' is not a done model of the store");
     }
-    out.scores.push_back(
-        score_model(store, id, nodes, options, &out.io_seconds, &out.compute_seconds));
+  }
+  // The products run on selection's own threads, one BLAS thread each: BLAS's pool would spin
+  // between the many small products and compete with the reading thread.
+  const linalg::ScopedThreads one_blas_thread(1);
+  SelectionResult out;
+  out.models = models;
+  // Every file's seal first, on every CPU; then one thread reads only rows.
+  const auto t0 = Clock::now();
+  store.check_files(models);
+  out.io_seconds += seconds_since(t0);
+  // Model i + 1 is read (seal check, float16 rows) on a second thread while model i is scored.
+  // Only that thread touches the store until the loop ends: a Store serves one thread at a time.
+  const auto read = [&](std::size_t m) { return read_task_rows(store, models[m], nodes); };
+  std::future<TaskRows> next = std::async(std::launch::async, read, 0);
+  for (std::size_t m = 0; m < models.size(); ++m) {
+    TaskRows rows = next.get();
+    if (m + 1 < models.size()) next = std::async(std::launch::async, read, m + 1);
+    out.io_seconds += rows.io_seconds;
+    out.scores.push_back(score_rows(rows, nodes, options, &out.compute_seconds));
   }
   out.chosen.resize(nodes.classes.size());
   std::vector<double> column(models.size());

@@ -102,7 +102,12 @@ std::string selection_json(const store::Store& store, const Task& task, const Ma
                       {"mixed", s.mixed}});
   }
   doc["scores"] = scores;
-  doc["timing"] = {{"io_seconds", result.io_seconds}, {"compute_seconds", result.compute_seconds}};
+  // Everything that differs between two runs of one selection is here (and only here).
+  doc["timing"] = {{"io_seconds", result.io_seconds},
+                   {"compute_seconds", result.compute_seconds},
+                   {"match_seconds", match.seconds},
+                   {"texts_cached", match.texts_cached},
+                   {"texts_embedded", match.texts_embedded}};
   return doc.dump(1) + "\n";
 }
 

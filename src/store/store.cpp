@@ -513,19 +513,10 @@ bool links_name_another_folder(const Store::Impl& s) {
   return false;
 }
 
-// Checks the seal of every model and part file of the registered models, several files at once
-// (a writer open reads the whole store once; the Store remembers what it checked). A corrupt
-// file is quarantined, so that labeling recomputes exactly its rows: a corrupt model file turns
-// its model (in `records`) back into pending with no finished rows. Returns whether a record
-// changed.
-bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records) {
-  std::vector<std::string> files;
-  for (const auto& r : records) {
-    if (stdfs::exists(s.model_file(r.id))) files.push_back(s.model_file(r.id));
-    for (const auto& part : s.list_parts(r.id)) files.push_back(part.file);
-  }
-  std::vector<std::string> problems(files.size());
-  std::vector<FileStamp> stamps(files.size());
+// Checks the seals of `files`, several at once: problems[k] is what is wrong with files[k] ("" when
+// its seal holds), stamps[k] its identity before the check. IoError (unreadable) propagates.
+void check_seals_at_once(const std::vector<std::string>& files, std::vector<std::string>& problems,
+                         std::vector<FileStamp>& stamps) {
   const std::size_t workers = static_cast<unsigned>(usable_cpu_count());
   for (std::size_t first = 0; first < files.size(); first += workers) {
     std::vector<std::future<void>> running;
@@ -539,8 +530,24 @@ bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records)
         }
       }));
     }
-    for (auto& f : running) f.get();  // IoError (unreadable) propagates
+    for (auto& f : running) f.get();
   }
+}
+
+// Checks the seal of every model and part file of the registered models, several files at once
+// (a writer open reads the whole store once; the Store remembers what it checked). A corrupt
+// file is quarantined, so that labeling recomputes exactly its rows: a corrupt model file turns
+// its model (in `records`) back into pending with no finished rows. Returns whether a record
+// changed.
+bool quarantine_corrupt(const Store::Impl& s, std::vector<ModelRecord>& records) {
+  std::vector<std::string> files;
+  for (const auto& r : records) {
+    if (stdfs::exists(s.model_file(r.id))) files.push_back(s.model_file(r.id));
+    for (const auto& part : s.list_parts(r.id)) files.push_back(part.file);
+  }
+  std::vector<std::string> problems(files.size());
+  std::vector<FileStamp> stamps(files.size());
+  check_seals_at_once(files, problems, stamps);
   bool changed = false;
   for (std::size_t k = 0; k < files.size(); ++k) {
     if (problems[k].empty()) {
@@ -768,6 +775,62 @@ std::vector<std::uint16_t> Store::Impl::read_rows(const std::string& id, UnitKin
               " is not labeled yet");
   }
   return out;
+}
+
+Matrix Store::Impl::read_selected_rows(const std::string& id, UnitKind kind,
+                                       const std::vector<std::int64_t>& ids) const {
+  const Coverage c = coverage(id);
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] < 0 || ids[i] >= total(kind) || (i > 0 && ids[i] <= ids[i - 1])) {
+      MLL_THROW(UsageError, id, ": ", to_string(kind), " row ", ids[i],
+                " is out of range or out of order (", total(kind), " rows)");
+    }
+  }
+  Matrix m;
+  m.rows = static_cast<std::int64_t>(ids.size());
+  m.cols = std::max<std::int64_t>(c.dim, 0);
+  m.values.resize(u64(m.rows * m.cols));
+  // Runs of the asked rows, read through gaps of up to kGap rows, at most kSpan rows per read.
+  constexpr std::int64_t kGap = 64, kSpan = 4096;
+  std::size_t next = 0;  // the first of `ids` not yet read
+  const auto read_source = [&](const std::string& file, const char* dataset, std::int64_t begin,
+                               std::int64_t end) {
+    if (next < ids.size() && ids[next] < begin) {
+      MLL_THROW(DataError, path, ": model ", id, ": ", to_string(kind), " row ", ids[next],
+                " is not labeled yet");
+    }
+    if (next == ids.size() || ids[next] >= end) return;
+    const h5::File f = open_file(file);
+    const h5::Dataset rows = f.root().open_dataset(dataset);
+    while (next < ids.size() && ids[next] < end) {
+      std::size_t last = next + 1;
+      while (last < ids.size() && ids[last] < end && ids[last] - ids[last - 1] <= kGap &&
+             ids[last] - ids[next] < kSpan) {
+        ++last;
+      }
+      const std::int64_t first = ids[next], stop = ids[last - 1] + 1;
+      const auto bits =
+          rows.read_float16_block({u64(first - begin), 0}, {u64(stop - first), u64(m.cols)});
+      for (std::size_t r = next; r < last; ++r) {
+        half_to_float_n(bits.data() + (ids[r] - first) * m.cols, u64(m.cols),
+                        m.values.data() + r * u64(m.cols));
+      }
+      next = last;
+    }
+  };
+  const std::int64_t finished = kind == UnitKind::kText ? c.finished_text : c.finished_images;
+  if (finished > 0) {
+    read_source(model_file(id), kind == UnitKind::kText ? "text_embeddings" : "image_embeddings", 0,
+                finished);
+  }
+  for (const Part& part : kind == UnitKind::kText ? c.text : c.image) {
+    read_source(part.file, "rows", part.begin, part.end);
+  }
+  if (next < ids.size()) {
+    MLL_THROW(DataError, path, ": model ", id, ": ", to_string(kind), " row ", ids[next],
+              " is not labeled yet");
+  }
+  return m;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1170,7 +1233,7 @@ Matrix to_matrix(const std::vector<std::uint16_t>& bits, std::int64_t rows, std:
   m.rows = rows;
   m.cols = dim;
   m.values.resize(bits.size());
-  std::transform(bits.begin(), bits.end(), m.values.begin(), half_to_float);
+  half_to_float_n(bits.data(), bits.size(), m.values.data());
   return m;
 }
 
@@ -1197,6 +1260,34 @@ Matrix Store::read_image_embeddings(const std::string& id, std::int64_t begin,
   std::int64_t dim = 0;
   const auto bits = impl_->read_rows(id, UnitKind::kImage, begin, end, &dim);
   return to_matrix(bits, end - begin, dim);
+}
+
+void Store::check_files(const std::vector<std::string>& ids) const {
+  std::vector<std::string> files;
+  for (const auto& id : ids) {
+    impl_->record(id);
+    std::error_code ec;
+    const std::string file = impl_->model_file(id);
+    if (stdfs::exists(file, ec) && !impl_->seal_checked(file)) files.push_back(file);
+    for (const auto& part : impl_->list_parts(id)) {
+      if (!impl_->seal_checked(part.file)) files.push_back(part.file);
+    }
+  }
+  std::vector<std::string> problems(files.size());
+  std::vector<FileStamp> stamps(files.size());
+  check_seals_at_once(files, problems, stamps);
+  for (std::size_t k = 0; k < files.size(); ++k) {
+    if (!problems[k].empty()) throw DataError(problems[k]);
+    impl_->checked[files[k]] = stamps[k];
+  }
+}
+
+Matrix Store::read_image_rows(const std::string& id, const std::vector<std::int64_t>& ids) const {
+  return impl_->read_selected_rows(id, UnitKind::kImage, ids);
+}
+
+Matrix Store::read_text_rows(const std::string& id, const std::vector<std::int64_t>& ids) const {
+  return impl_->read_selected_rows(id, UnitKind::kText, ids);
 }
 
 ModelLabels Store::read_labels(const std::string& id) const {

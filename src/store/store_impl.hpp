@@ -97,6 +97,9 @@ struct Store::Impl {
   Coverage coverage(const std::string& id) const;
   std::vector<std::uint16_t> read_rows(const std::string& id, UnitKind kind, std::int64_t begin,
                                        std::int64_t end, std::int64_t* dim) const;
+  // Rows `ids` (strictly ascending) of one kind, converted to float.
+  Matrix read_selected_rows(const std::string& id, UnitKind kind,
+                            const std::vector<std::int64_t>& ids) const;
   VerifyReport verify() const;
 };
 

@@ -9,6 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "label_world.hpp"
+#include "mll/feed/inputs.hpp"
+#include "mll/store/store.hpp"
+#include "mll/zoo/runner.hpp"
 #include "run_command.hpp"
 
 namespace mll::test {
@@ -273,7 +276,13 @@ TEST_F(SelectWorldTest, ReadOnlyAndRenamedStoresServeSelections) {
   const auto r = run_mll("select --store " + ro + "/shared.h5 --task " + (dir_ / "task.json") +
                              " --out " + (dir_ / "ro-selection.json"),
                          dir_);
+  const auto towers = run_mll("select --store " + ro + "/shared.h5 --task " + (dir_ / "task.json") +
+                                  " --zoo " + zoo() + " --out " + (dir_ / "ro-towers.json"),
+                              dir_);
   std::system(("umount " + ro).c_str());
+  // Nor can it keep the class texts' vectors: that only costs time.
+  ASSERT_EQ(towers.exit_code, 0) << towers.err;
+  EXPECT_NE(towers.err.find("class-text embeddings not cached"), std::string::npos) << towers.err;
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(stdfs::exists(dir_ / "ro-selection.json"));
   EXPECT_NE(r.err.find("the store keeps no copy of this selection"), std::string::npos) << r.err;
@@ -298,6 +307,179 @@ TEST_F(SelectWorldTest, ReadOnlyAndRenamedStoresServeSelections) {
   v = run_mll("store verify " + (dir_ / "renamed.h5"), dir_);
   EXPECT_EQ(v.exit_code, 0) << v.out << v.err;
   EXPECT_EQ(v.out.find("old name"), std::string::npos) << v.out;
+}
+
+}  // namespace
+}  // namespace mll::test
+
+namespace mll::test {
+namespace {
+
+// selection.json without its `timing` object: the part two runs of one selection must share.
+std::string without_timing(const std::string& path) {
+  auto doc = json::parse(slurp(path));
+  doc.erase("timing");
+  return doc.dump(1);
+}
+
+// Matching as it was before the default rule and the cache: every done model embeds each
+// class's texts in one batch; the cosines of the mean direction with the stored caption
+// embeddings are averaged over the models.
+double all_model_cosine(const std::string& store_path, const std::string& zoo_path,
+                        const std::vector<std::string>& texts, const std::string& wnid) {
+  const auto s = store::Store::open(store_path, store::Store::Mode::kRead);
+  const auto manifest = zoo::ZooManifest::load(zoo_path);
+  const auto v = static_cast<std::size_t>(s.graph().index_of(wnid));
+  double sum = 0;
+  int models = 0;
+  for (const auto& r : s.models()) {
+    const auto spec = manifest.load_spec(r.id);
+    const zoo::Model model(spec);
+    const auto tokenizer = feed::make_tokenizer(spec);
+    const auto ids = tokenizer->encode_batch(texts);
+    const auto e =
+        model.encode_text(ids.data(), static_cast<int>(texts.size()), tokenizer->context_length());
+    std::vector<double> mean(static_cast<std::size_t>(e.cols), 0.0);
+    for (std::int64_t i = 0; i < e.rows; ++i) {
+      for (std::int64_t t = 0; t < e.cols; ++t) mean[static_cast<std::size_t>(t)] += e.row(i)[t];
+    }
+    double norm = 0;
+    for (const double x : mean) norm += x * x;
+    const Matrix text = s.read_text_embeddings(r.id);
+    const float* row = text.row(s.node_caption()[v]);
+    double dot = 0;
+    for (std::int64_t t = 0; t < e.cols; ++t) dot += mean[static_cast<std::size_t>(t)] * row[t];
+    sum += dot / std::sqrt(norm);
+    ++models;
+  }
+  return sum / models;
+}
+
+TEST_F(SelectWorldTest, DefaultMatchingTakesTheRulesTowerAndAllIsTheOldAverage) {
+  const std::string task = " --task " + (dir_ / "task.json") + " --zoo " + zoo();
+  // No sidecar has imagenet_top1 and all have the same params: the smallest id.
+  auto r = select(task + " --out " + (dir_ / "default.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "default.json")["match_models"], json({"small-0"}));
+  EXPECT_EQ(load(dir_ / "default.json")["timing"]["texts_embedded"], 4);
+  // The highest imagenet_top1 wins, whatever its id; best:2 adds the next by the rule.
+  auto sidecar = load(dir_ / "models/small-2.json");
+  sidecar["imagenet_top1"] = 0.5;
+  std::ofstream(dir_ / "models/small-2.json") << sidecar.dump(1);
+  r = select(task + " --out " + (dir_ / "best.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "best.json")["match_models"], json({"small-2"}));
+  r = select(task + " --match-models best:2 --out " + (dir_ / "best2.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "best2.json")["match_models"], json({"small-2", "small-0"}));
+  r = select(task + " --match-models best:0 --out " + (dir_ / "x.json"));
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+
+  // all: every done model, averaged, as matching was before the rule (cosines of the old
+  // per-class computation), and the same as naming them all.
+  r = select(task + " --match-models all --out " + (dir_ / "all.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto all = load(dir_ / "all.json");
+  EXPECT_EQ(all["match_models"], json({"small-0", "small-1", "small-2"}));
+  r = select(task + " --match-models small-0,small-1,small-2 --text-cache none --out " +
+             (dir_ / "listed.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto listed = load(dir_ / "listed.json");
+  EXPECT_EQ(all["classes"], listed["classes"]);
+  EXPECT_EQ(all["scores"], listed["scores"]);
+  for (const auto& c : all["classes"]) {
+    const auto texts = c["texts"].get<std::vector<std::string>>();
+    for (const auto& n : c["matched_nodes"]) {
+      EXPECT_NEAR(n["cosine"].get<double>(),
+                  all_model_cosine(store(), zoo(), texts, n["wnid"].get<std::string>()), 1e-6)
+          << c["name"] << " " << n["wnid"];
+    }
+  }
+}
+
+TEST_F(SelectWorldTest, TheTextCacheGivesTheSameSelectionWithoutLoadingAModel) {
+  const std::string args = " --task " + (dir_ / "task.json") + " --zoo " + zoo() +
+                           " --match-models all --out " + (dir_ / "s.json");
+  const std::string cache = store() + ".text-cache";
+  auto r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string miss = without_timing(dir_ / "s.json");
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 12);  // 4 texts x 3 towers
+  for (const auto& id : ids_) EXPECT_TRUE(stdfs::exists(cache + "/" + id + ".textcache")) << id;
+
+  // A hit: no tower runs (the model files could be gone), the selection is the same bytes.
+  for (const auto& id : ids_) stdfs::rename(dir_ / ("models/" + id + ".pt"), dir_ / (id + ".pt"));
+  r = select(args);
+  for (const auto& id : ids_) stdfs::rename(dir_ / (id + ".pt"), dir_ / ("models/" + id + ".pt"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_cached"], 12);
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 0);
+  EXPECT_EQ(without_timing(dir_ / "s.json"), miss);
+
+  // A damaged cache file (a flipped byte, a truncation) is ignored with a warning naming it,
+  // the selection does not change, and the file is rewritten.
+  const std::string file = cache + "/small-1.textcache";
+  std::string bytes = slurp(file);
+  bytes[bytes.size() - 9] = static_cast<char>(bytes[bytes.size() - 9] ^ 0x01);
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(file + ": corrupt text cache (checksum mismatch)"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 4);
+  EXPECT_EQ(without_timing(dir_ / "s.json"), miss);
+  stdfs::resize_file(file, stdfs::file_size(file) / 2);
+  r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("corrupt text cache"), std::string::npos) << r.err;
+  EXPECT_EQ(without_timing(dir_ / "s.json"), miss);
+  r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("corrupt"), std::string::npos) << r.err;
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 0);
+
+  // A cache that cannot be written only costs time; none caches nothing.
+  std::ofstream(dir_ / "plain-file") << "x";
+  r = select(args + " --text-cache " + (dir_ / "plain-file/cache"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("class-text embeddings not cached"), std::string::npos) << r.err;
+  EXPECT_EQ(without_timing(dir_ / "s.json"), miss);
+  r = select(args + " --text-cache none");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 12);
+  EXPECT_EQ(without_timing(dir_ / "s.json"), miss);
+}
+
+TEST_F(SelectWorldTest, AModelRelabeledFromAnotherFileDoesNotReuseItsVectors) {
+  const std::string args =
+      " --task " + (dir_ / "task.json") + " --zoo " + zoo() + " --out " + (dir_ / "s.json");
+  auto r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(load(dir_ / "s.json")["match_models"], json({"small-0"}));
+  r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 0);
+  // small-0 becomes another model (other weights, same id): removed, written, labeled again.
+  r = run_mll("store rm-model small-0 --store " + store(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  zoo::AuthoredModelParams params;
+  params.kind = "small";
+  params.seed = 7;
+  params.id = "small-0";
+  params.embed_dim = 16;
+  params.image_size = 32;
+  zoo::write_authored_model(params, dir_ / "models");
+  r = run_mll("label --store " + store() + " --zoo " + zoo() + kFlags +
+                  " --batch 8 --unit 16 --no-progress",
+              dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_cached"], 0);
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 4);
+  r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 0);
 }
 
 }  // namespace

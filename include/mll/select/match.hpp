@@ -5,7 +5,11 @@
 // caption embedding, averaged over the matching models. Candidates are the graph nodes that have
 // probe images (a node without images carries no evidence for selection). Each class keeps its
 // top n_match nodes with weights z = softmax(score / temperature) over those nodes.
-// Nothing here is collective.
+//
+// Cost: a matching model that has to embed texts is loaded whole (seconds and ~600 MB for a
+// ViT-B/32-sized file), so by default one text tower matches (rank_text_towers: the best by the
+// sidecars' imagenet_top1), and class texts already embedded by a tower are taken from the text
+// cache (text_cache.hpp) without loading it. Nothing here is collective.
 #pragma once
 
 #include <cstdint>
@@ -20,9 +24,17 @@
 namespace mll::select {
 
 struct MatchOptions {
-  // Text towers used to embed class texts. Empty: every done model of the store (averaged).
+  // Text towers that embed the class texts (their cosines are averaged): `models` when it is not
+  // empty; else, of the done models of the store that have a spec, all of them (`all_models`)
+  // or the first `best` in rank_text_towers' order.
   std::vector<std::string> models;
+  bool all_models = false;
+  std::size_t best = 1;
   bool text = true;  // false: lexical (WordNet) evidence only
+  // Directory of the text cache (default_text_cache_dir(store)); "" caches nothing.
+  std::string text_cache;
+  int threads = 0;  // libtorch threads of a tower that runs; 0: the CPUs this process may use
+  std::size_t batch = 32;  // texts per forward pass
   std::size_t n_match = 5;
   double lexical_bonus = 1.0;
   double temperature = 0.05;
@@ -50,6 +62,9 @@ struct MatchResult {
   std::vector<ClassMatch> classes;
   std::vector<std::string> models;  // the text towers used
   std::vector<std::string> warnings;
+  // Distinct (tower, text) pairs taken from the text cache and embedded by a loaded tower.
+  std::size_t texts_cached = 0, texts_embedded = 0;
+  double seconds = 0.0;  // matching's wall time
 };
 
 // ---- Pure parts
@@ -79,13 +94,26 @@ ClassMatch rank_nodes(const std::string& class_name, const std::vector<double>& 
 std::vector<char> lexical_matches(const graph::Graph& graph, const graph::WordNet* wordnet,
                                   const std::string& class_name);
 
+// The default order of text towers for matching: the sidecar's imagenet_top1, highest first
+// (specs without one after every spec with one), then params, largest first, then id. The general
+// figure a hub publishes is the best evidence available of a tower's general text quality; size
+// breaks ties because larger text towers of one family embed text better. Returns ids. Does not
+// throw.
+std::vector<std::string> rank_text_towers(const std::vector<zoo::ModelSpec>& specs);
+
+// The text-cache key part of a tokenizer: kind, context length and vocabulary as written in the
+// sidecar. Does not throw.
+std::string tokenizer_key(const zoo::ModelSpec& spec);
+
 // ---- Against a store
 // -----------------------------------------------------------------------------
 
 // Matches every class of `task`. Text towers come from `specs` (resolved model files; looked up by
-// id); with options.text false, or no specs, matching is lexical only (a warning says so).
-// Throws UsageError when options.models names a model that is not done in the store or has no
-// spec, DataError / IoError from the models and the store.
+// id); with options.text false, or no specs, matching is lexical only (a warning says so). Texts
+// a tower has embedded before come from the text cache; a tower with texts left is loaded (with
+// options.threads libtorch threads, a process-wide setting), embeds them in batches and adds
+// them to the cache. Throws UsageError when options.models names a model that is not done in the
+// store or has no spec, DataError / IoError from the models and the store (never for the cache).
 MatchResult match_task(const store::Store& store, const Task& task,
                        const std::vector<zoo::ModelSpec>& specs, const graph::WordNet* wordnet,
                        const MatchOptions& options);

@@ -1,7 +1,11 @@
 // Selection (method.md section 4): per-model scores of the task's matched nodes from the stored
 // embeddings, per-class scores, the alpha mix and top-k. The formulas are pure functions so that
-// tests can check them on hand-computed examples; select_models applies them to a store, reading
-// one model at a time (memory does not grow with the number of models). Nothing is collective.
+// tests can check them on hand-computed examples; select_models applies them to a store.
+//
+// Cost: per model, the rows of the task's images and nodes are read (not the whole tables) and
+// multiplied once, in row blocks spread over the CPUs this process may use; the next model is read
+// while one is scored, so at most two models' task rows are in memory (memory does not grow with
+// the number of models). Nothing is collective.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,9 @@ std::string to_string(Mix mix);
 // wins, so ties go to the task node with the smaller index (the smaller graph node index).
 std::vector<std::int32_t> restricted_predictions(const float* logits, std::int64_t rows,
                                                  std::int64_t k);
+// The same into `pred` (rows entries), for k >= 1.
+void restricted_predictions(const float* logits, std::int64_t rows, std::int64_t k,
+                            std::int32_t* pred);
 
 struct NodeCounts {
   std::int64_t tp = 0, fp = 0, fn = 0;
@@ -69,7 +76,8 @@ struct SelectOptions {
   double alpha = 0.7;
   Metric metric = Metric::kPrecision;
   Mix mix = Mix::kAll;
-  std::int64_t block_rows = 8192;  // image rows per product
+  std::int64_t block_rows = 512;  // image rows per product (its logits stay in cache)
+  int threads = 0;  // scoring threads; 0: the CPUs this process may use (capped by OMP_NUM_THREADS)
 };
 
 // The task's nodes and the images they need, derived from the class matches.
@@ -96,7 +104,8 @@ struct ModelScores {
 };
 
 // Reads model `id`'s embeddings of the task's images and nodes and computes its scores.
-// `io_seconds` / `compute_seconds` accumulate the time spent reading and computing.
+// `io_seconds` / `compute_seconds` accumulate the time spent reading and computing. Sets no
+// thread count (select_models does).
 // Throws what the store's readers throw (UsageError for an unknown model, DataError).
 ModelScores score_model(const store::Store& store, const std::string& id, const TaskNodes& nodes,
                         const SelectOptions& options, double* io_seconds = nullptr,
@@ -116,8 +125,9 @@ struct SelectionResult {
 };
 
 // Scores every model of `models` (in that order: the model order ties break by) and picks the
-// top k per class. Throws UsageError when `models` is empty or names a model that is not done in
-// the store.
+// top k per class. Uses `store` from a second thread while it runs (the caller must not use it
+// meanwhile); io_seconds then overlaps compute_seconds. Throws UsageError when `models` is empty
+// or names a model that is not done in the store, and what the store's readers throw.
 SelectionResult select_models(const store::Store& store, const std::vector<std::string>& models,
                               const TaskNodes& nodes, const SelectOptions& options);
 

@@ -204,6 +204,17 @@ class Store {
   Matrix read_text_embeddings(const std::string& id) const;
   // Probe image rows [begin, end).
   Matrix read_image_embeddings(const std::string& id, std::int64_t begin, std::int64_t end) const;
+  // Only the rows `ids` (strictly ascending), row i of the result holding probe image ids[i]:
+  // what selection needs (a task's images, not the whole table). Gaps of a few rows are read
+  // through, since one larger read is cheaper than many small ones; only the asked rows are
+  // converted to float. Also throws UsageError when `ids` is not strictly ascending in range.
+  Matrix read_image_rows(const std::string& id, const std::vector<std::int64_t>& ids) const;
+  // The same for caption rows.
+  Matrix read_text_rows(const std::string& id, const std::vector<std::int64_t>& ids) const;
+  // Checks the seals of the files holding the rows of `ids` (model files and parts) now, several
+  // files at once, instead of one by one as each is first opened: for a reader about to read
+  // many models. Throws UsageError for an unknown id, DataError naming a corrupt file, IoError.
+  void check_files(const std::vector<std::string>& ids) const;
   // The summary labels of the last finish (their graph is model_info(id).graph_hash).
   ModelLabels read_labels(const std::string& id) const;
   ModelInfo model_info(const std::string& id) const;

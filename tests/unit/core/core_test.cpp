@@ -4,14 +4,18 @@
 
 #include <thread>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <vector>
 
 #include "mll/core/cpus.hpp"
 #include "mll/core/data.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
+#include "mll/core/linalg.hpp"
 #include "mll/core/log.hpp"
 #include "test_paths.hpp"
 
@@ -187,6 +191,33 @@ TEST(CoreMemory, AvailableMemoryIsWithinTheMachineAndFollowsSlurm) {
   setenv("SLURM_MEM_PER_CPU", "plenty", 1);  // not a number: ignored
   EXPECT_EQ(available_memory().source, free_memory.source);
   unsetenv("SLURM_MEM_PER_CPU");
+}
+
+// Selection splits its products into row blocks of any size (down to one row) and must get the
+// values of the whole product: its argmax near-ties would otherwise depend on the blocking.
+TEST(LinAlg, RowBlocksOfAnySizeEqualTheWholeProduct) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal;
+  for (const std::int64_t k : {8, 64, 512}) {
+    for (const std::int64_t n : {1, 5, 130}) {
+      const std::int64_t m = 300;
+      std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(n * k));
+      for (auto& x : a) x = normal(rng);
+      for (auto& x : b) x = normal(rng);
+      std::vector<float> whole(static_cast<std::size_t>(m * n)), blocked(whole.size(), -1.0f);
+      linalg::matmul_nt(a.data(), m, b.data(), n, k, whole.data());
+      const std::int64_t sizes[] = {1, 2, 3, 4, 7, 16, 1, 50, 2, 100};
+      std::int64_t row = 0;
+      for (std::size_t i = 0; row < m; ++i) {
+        const std::int64_t rows = std::min(sizes[i % 10], m - row);
+        linalg::matmul_nt(a.data() + row * k, rows, b.data(), n, k, blocked.data() + row * n);
+        row += rows;
+      }
+      EXPECT_EQ(std::memcmp(whole.data(), blocked.data(), whole.size() * sizeof(float)), 0)
+          << "k " << k << " n " << n;
+    }
+  }
+  EXPECT_THROW(linalg::matmul_nt(nullptr, -1, nullptr, 1, 1, nullptr), InternalError);
 }
 
 }  // namespace

@@ -414,6 +414,47 @@ TEST(Store, GrowEncodesOnlyNewRowsAndKeepsOldOnesByteIdentical) {
   EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
 }
 
+// Selection reads only a task's rows: from the finished file and from parts (a grown model whose
+// new rows are committed but not yet consolidated), exactly the rows a full read gives.
+TEST(Store, ReadRowsGivesExactlyTheAskedRowsFromFilesAndParts) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  Store s = make_store(path);
+  test::label_model(s, "m1");
+  const graph::Graph g2 = test::small_graph(true);
+  s.grow(g2, test::small_probe(g2, 55));
+  for (const auto& unit : s.missing_units("m1", 4, 3)) {
+    s.commit_unit("m1", unit, test::fake_rows("m1", unit).data(), kDim);
+  }
+  const Matrix all = s.read_image_embeddings("m1", 0, 55);
+  const std::vector<std::int64_t> ids = {0, 3, 4, 39, 40, 47, 54};
+  const Matrix some = s.read_image_rows("m1", ids);
+  ASSERT_EQ(some.rows, static_cast<std::int64_t>(ids.size()));
+  ASSERT_EQ(some.cols, kDim);
+  for (std::size_t r = 0; r < ids.size(); ++r) {
+    for (std::int64_t t = 0; t < kDim; ++t) {
+      EXPECT_EQ(some.row(static_cast<std::int64_t>(r))[t], all.row(ids[r])[t]) << ids[r];
+    }
+  }
+  const Matrix text = s.read_text_embeddings("m1");
+  const std::vector<std::int64_t> captions = {1, static_cast<std::int64_t>(text.rows) - 1};
+  const Matrix picked = s.read_text_rows("m1", captions);
+  for (std::size_t r = 0; r < captions.size(); ++r) {
+    for (std::int64_t t = 0; t < kDim; ++t) {
+      EXPECT_EQ(picked.row(static_cast<std::int64_t>(r))[t], text.row(captions[r])[t]);
+    }
+  }
+  EXPECT_EQ(s.read_image_rows("m1", {}).rows, 0);
+  EXPECT_THROW(s.read_image_rows("m1", {5, 4}), UsageError);
+  EXPECT_THROW(s.read_image_rows("m1", {3, 3}), UsageError);
+  EXPECT_THROW(s.read_image_rows("m1", {55}), UsageError);
+  s.register_model(test::fake_record("m2"));
+  const Unit early{UnitKind::kImage, 0, 10};
+  s.commit_unit("m2", early, test::fake_rows("m2", early).data(), kDim);
+  EXPECT_EQ(s.read_image_rows("m2", {2, 9}).rows, 2);
+  EXPECT_THROW(s.read_image_rows("m2", {2, 10}), DataError);  // not labeled yet
+}
+
 TEST(Store, SchemaMismatchAndForeignFilesAreRefused) {
   test::ScratchDir dir;
   const std::string path = dir / "store.h5";
