@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <numeric>
+#include <set>
 #include <thread>
 
 #include "mll/core/cpus.hpp"
@@ -200,6 +201,62 @@ std::vector<std::string> matching_towers(const store::Store& store,
   return ids;
 }
 
+int text_threads(const MatchOptions& options) {
+  if (options.threads > 0) return options.threads;
+  const int cores = usable_cpu_count(), library = numeric_library_threads();
+  return library > 0 ? std::min(cores, library) : cores;
+}
+
+// The rows tower `spec` gives `texts` (row i for texts[i]). The texts are independent, so each
+// of `threads` threads encodes whole batches on one libtorch and one BLAS thread: libtorch's own
+// intra-op threads scale poorly here, as its BLAS starts threads of its own inside each of them.
+// The batches are equal and as many as a multiple of the threads, so no thread is left with a
+// tail.
+std::vector<std::vector<float>> encode_texts(const zoo::ModelSpec& spec,
+                                             const std::vector<std::string>& texts,
+                                             std::size_t threads, std::size_t most) {
+  std::size_t batches = (texts.size() + most - 1) / most;
+  batches = (batches + threads - 1) / threads * threads;
+  const std::size_t batch = (texts.size() + batches - 1) / batches;
+  std::vector<std::size_t> firsts;
+  std::vector<std::vector<std::int64_t>> tokens;
+  const auto tokenizer = feed::make_tokenizer(spec);  // tokenized here: not shared by threads
+  for (std::size_t first = 0; first < texts.size(); first += batch) {
+    const auto end = static_cast<std::ptrdiff_t>(std::min(texts.size(), first + batch));
+    firsts.push_back(first);
+    tokens.push_back(tokenizer->encode_batch(
+        {texts.begin() + static_cast<std::ptrdiff_t>(first), texts.begin() + end}));
+  }
+  zoo::set_threads(1);
+  const linalg::ScopedThreads one_blas_thread(1);
+  const zoo::Model model(spec);
+  const int length = tokenizer->context_length();
+  std::vector<std::vector<float>> rows(texts.size());
+  std::atomic<std::size_t> next{0};
+  std::mutex failure_mutex;
+  std::exception_ptr failure;
+  const auto work = [&] {
+    try {
+      for (std::size_t b = next++; b < firsts.size(); b = next++) {
+        const auto count = static_cast<int>(tokens[b].size() / static_cast<std::size_t>(length));
+        const Matrix e = model.encode_text(tokens[b].data(), count, length);
+        for (int r = 0; r < count; ++r) {
+          rows[firsts[b] + static_cast<std::size_t>(r)].assign(e.row(r), e.row(r) + e.cols);
+        }
+      }
+    } catch (...) {
+      const std::lock_guard<std::mutex> lock(failure_mutex);
+      if (!failure) failure = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < std::min(threads, firsts.size()); ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  return rows;
+}
+
 // The vector of every distinct text of `texts` under tower `spec`: from the cache, the rest
 // embedded by the loaded tower (and added to the cache). Counts what came from where.
 std::map<std::string, std::vector<float>> embed_texts(const store::Store& store,
@@ -211,67 +268,22 @@ std::map<std::string, std::vector<float>> embed_texts(const store::Store& store,
   TextCache cache(options.text_cache, {spec.id, record->model_sha256, tokenizer_key(spec)});
   std::map<std::string, std::vector<float>> rows;
   std::vector<std::string> missing;
+  std::set<std::string> seen;
   for (const auto& text : texts) {
-    if (rows.count(text)) continue;
+    if (!seen.insert(text).second) continue;
     if (const auto* row = cache.find(text)) {
       rows[text] = *row;
       ++out.texts_cached;
-    } else if (std::find(missing.begin(), missing.end(), text) == missing.end()) {
+    } else {
       missing.push_back(text);
     }
   }
   if (missing.empty()) return rows;
-  const int cores = usable_cpu_count();
-  const int library = numeric_library_threads();
-  const auto threads = static_cast<std::size_t>(
-      options.threads > 0 ? options.threads : (library > 0 ? std::min(cores, library) : cores));
-  // The texts are independent: each thread encodes whole batches on one libtorch and one BLAS
-  // thread. (libtorch's intra-op threads scale poorly here: its BLAS starts threads of its own
-  // inside each of them.)
-  // Equal batches, as many as a multiple of the threads: no thread is left with the tail.
-  const std::size_t most = std::max<std::size_t>(1, options.batch);
-  std::size_t batches = (missing.size() + most - 1) / most;
-  batches = (batches + threads - 1) / threads * threads;
-  const std::size_t batch = (missing.size() + batches - 1) / batches;
-  std::vector<std::vector<std::string>> parts;
-  std::vector<std::vector<std::int64_t>> tokens;
-  const auto tokenizer = feed::make_tokenizer(spec);  // not shared between threads
-  for (std::size_t first = 0; first < missing.size(); first += batch) {
-    parts.emplace_back(
-        missing.begin() + static_cast<std::ptrdiff_t>(first),
-        missing.begin() + static_cast<std::ptrdiff_t>(std::min(missing.size(), first + batch)));
-    tokens.push_back(tokenizer->encode_batch(parts.back()));
-  }
-  zoo::set_threads(1);
-  const linalg::ScopedThreads one_blas_thread(1);
-  const zoo::Model model(spec);
-  std::vector<Matrix> embedded(parts.size());
-  std::atomic<std::size_t> next{0};
-  std::mutex failure_mutex;
-  std::exception_ptr failure;
-  const auto work = [&] {
-    try {
-      for (std::size_t b = next++; b < parts.size(); b = next++) {
-        embedded[b] = model.encode_text(tokens[b].data(), static_cast<int>(parts[b].size()),
-                                        tokenizer->context_length());
-      }
-    } catch (...) {
-      const std::lock_guard<std::mutex> lock(failure_mutex);
-      if (!failure) failure = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  for (std::size_t t = 1; t < std::min(threads, parts.size()); ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  if (failure) std::rethrow_exception(failure);
-  for (std::size_t b = 0; b < parts.size(); ++b) {
-    for (std::size_t r = 0; r < parts[b].size(); ++r) {
-      const float* row = embedded[b].row(static_cast<std::int64_t>(r));
-      std::vector<float> values(row, row + embedded[b].cols);
-      cache.add(parts[b][r], values);
-      rows[parts[b][r]] = std::move(values);
-    }
+  auto computed = encode_texts(spec, missing, static_cast<std::size_t>(text_threads(options)),
+                               std::max<std::size_t>(1, options.batch));
+  for (std::size_t i = 0; i < missing.size(); ++i) {
+    cache.add(missing[i], computed[i]);
+    rows[missing[i]] = std::move(computed[i]);
   }
   out.texts_embedded += missing.size();
   cache.save();

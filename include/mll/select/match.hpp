@@ -33,7 +33,7 @@ struct MatchOptions {
   bool text = true;  // false: lexical (WordNet) evidence only
   // Directory of the text cache (default_text_cache_dir(store)); "" caches nothing.
   std::string text_cache;
-  int threads = 0;  // libtorch threads of a tower that runs; 0: the CPUs this process may use
+  int threads = 0;         // threads of a tower that runs; 0: the CPUs this process may use
   std::size_t batch = 32;  // texts per forward pass
   std::size_t n_match = 5;
   double lexical_bonus = 1.0;
@@ -110,10 +110,11 @@ std::string tokenizer_key(const zoo::ModelSpec& spec);
 
 // Matches every class of `task`. Text towers come from `specs` (resolved model files; looked up by
 // id); with options.text false, or no specs, matching is lexical only (a warning says so). Texts
-// a tower has embedded before come from the text cache; a tower with texts left is loaded (with
-// options.threads libtorch threads, a process-wide setting), embeds them in batches and adds
-// them to the cache. Throws UsageError when options.models names a model that is not done in the
-// store or has no spec, DataError / IoError from the models and the store (never for the cache).
+// a tower has embedded before come from the text cache; a tower with texts left is loaded,
+// embeds them in batches on options.threads threads (setting libtorch's process-wide intra-op
+// threads to 1 for that) and adds them to the cache. Throws UsageError when options.models names a
+// model that is not done in the store or has no spec, DataError / IoError from the models and the
+// store (never for the cache).
 MatchResult match_task(const store::Store& store, const Task& task,
                        const std::vector<zoo::ModelSpec>& specs, const graph::WordNet* wordnet,
                        const MatchOptions& options);
