@@ -33,6 +33,7 @@ class LoadedModel {
   virtual ~LoadedModel() = default;
   // As Model::encode_images / encode_text (same checks, same errors).
   virtual Matrix encode_images(const float* chw, int batch, int h, int w) const = 0;
+  virtual Matrix encode_images_consuming(float* chw, int batch, int h, int w) const = 0;
   virtual Matrix encode_text(const std::int64_t* ids, int batch, int len) const = 0;
   virtual std::int64_t parameter_count() const noexcept = 0;
   virtual std::int64_t embed_dim() const noexcept = 0;
@@ -75,6 +76,6 @@ const Engine& engine();
 
 // The engine library's exported symbols: the engine, and the version of this interface it was
 // built with (a library of another version is not used: its vtable would not match).
-inline constexpr int kMllTorchEngineInterface = 2;
+inline constexpr int kMllTorchEngineInterface = 3;
 extern "C" const mll::zoo::detail::Engine* mll_torch_engine();
 extern "C" int mll_torch_engine_interface();

@@ -75,7 +75,7 @@ int run(int argc, char** argv) {
   const auto authored = mll::zoo::write_authored_model(params, dir);
   mll::zoo::RunOptions opts;
   opts.device = mll::zoo::parse_device(device);
-  opts.precision = half ? zoo::Precision::kFp16 : zoo::Precision::kFp32;
+  opts.precision = half ? mll::zoo::Precision::kFp16 : mll::zoo::Precision::kFp32;
   const mll::zoo::Model model(authored.spec, opts);
 
   const int s = authored.spec.image_size;
@@ -85,7 +85,7 @@ int run(int argc, char** argv) {
   for (float& v : images) v = pixel(rng);
 
   std::printf("kind=%s device=%s half=%d batch=%d repeats=%d gflops_per_image=%.3f\n", kind.c_str(),
-              model.device().str().c_str(), model.precision() == zoo::Precision::kFp16 ? 1 : 0,
+              model.device().str().c_str(), model.precision() == mll::zoo::Precision::kFp16 ? 1 : 0,
               batch, repeats, authored.spec.gflops_per_image);
   for (const int threads : thread_counts) {
     mll::zoo::set_threads(threads);

@@ -69,9 +69,21 @@ const Engine* load_engine() {
 
 }  // namespace
 
+// The thread count asked for before the engine was loaded (0: none), applied when it loads:
+// set_threads() must not load libtorch, so that labeling can start decoding while it loads.
+std::mutex threads_mutex;
+int requested_threads = 0;       // guarded by threads_mutex
+const Engine* loaded = nullptr;  // guarded by threads_mutex; set once the engine is loaded
+
 const Engine& engine() {
-  static const Engine* const loaded = load_engine();  // thread-safe; a failure retries
-  return *loaded;
+  static const Engine* const once = [] {  // thread-safe; a failure retries
+    const Engine* e = load_engine();
+    std::lock_guard lock(threads_mutex);
+    if (requested_threads > 0) e->set_threads(requested_threads);
+    loaded = e;
+    return e;
+  }();
+  return *once;
 }
 
 }  // namespace detail
@@ -100,17 +112,33 @@ std::int64_t cuda_free_memory(int index) noexcept {
   }
 }
 
+namespace {
+
+// Whether a GPU driver's device files exist. Without them no libtorch can see a GPU, so "auto"
+// is the CPU without loading the engine (labeling then starts decoding while it loads). NVIDIA's
+// (CUDA), AMD's /dev/kfd (ROCm builds also answer to "cuda"), WSL's /dev/dxg.
+bool gpu_driver_present() {
+  for (const char* path : {"/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd",
+                           "/dev/dxg"}) {
+    std::error_code ec;
+    if (std::filesystem::exists(path, ec)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 // "cpu" needs no engine: commands that only parse options stay light.
 Device parse_device(const std::string& text) {
   Device d;
   if (text == "cpu") return d;
   // Anything but the CPU asks the engine: a missing engine is its own error (exit 70), not
   // "no CUDA".
-  const detail::Engine& engine = detail::engine();
   if (text == "auto") {
-    if (engine.cuda_available()) d.kind = Device::Kind::kCuda;
+    if (gpu_driver_present() && detail::engine().cuda_available()) d.kind = Device::Kind::kCuda;
     return d;
   }
+  const detail::Engine& engine = detail::engine();
   static const std::regex cuda_re("cuda(?::([0-9]{1,4}))?");
   std::smatch m;
   if (!std::regex_match(text, m, cuda_re)) {
@@ -146,15 +174,15 @@ Precision parse_precision(const std::string& text, const Device& device) {
 
 void set_threads(int n) {
   if (n < 1) MLL_THROW(UsageError, "thread count must be at least 1, got ", n);
-  detail::engine().set_threads(n);
+  std::lock_guard lock(detail::threads_mutex);
+  detail::requested_threads = n;
+  if (detail::loaded != nullptr) detail::loaded->set_threads(n);
 }
 
 int threads() noexcept {
-  try {
-    return detail::engine().threads();
-  } catch (...) {
-    return 1;
-  }
+  std::lock_guard lock(detail::threads_mutex);
+  if (detail::loaded != nullptr) return detail::loaded->threads();
+  return detail::requested_threads > 0 ? detail::requested_threads : 1;
 }
 
 struct Model::Impl {
@@ -187,6 +215,10 @@ Model& Model::operator=(Model&&) noexcept = default;
 
 Matrix Model::encode_images(const float* chw, int batch, int h, int w) const {
   return impl_->loaded->encode_images(chw, batch, h, w);
+}
+
+Matrix Model::encode_images_consuming(float* chw, int batch, int h, int w) const {
+  return impl_->loaded->encode_images_consuming(chw, batch, h, w);
 }
 
 Matrix Model::encode_text(const std::int64_t* ids, int batch, int len) const {

@@ -30,6 +30,8 @@ std::string shape_str(const at::Tensor& t) {
 class TorchModel final : public LoadedModel {
  public:
   Matrix encode_images(const float* chw, int batch, int h, int w) const override;
+  Matrix encode_images_consuming(float* chw, int batch, int h, int w) const override;
+  void check_image_shape(int batch, int h, int w) const;
   Matrix encode_text(const std::int64_t* ids, int batch, int len) const override;
   std::int64_t parameter_count() const noexcept override { return params; }
   std::int64_t embed_dim() const noexcept override { return dim.load(); }
@@ -114,7 +116,7 @@ Matrix TorchModel::run(const char* method, at::Tensor input, int batch) const {
   return e;
 }
 
-Matrix TorchModel::encode_images(const float* chw, int batch, int h, int w) const {
+void TorchModel::check_image_shape(int batch, int h, int w) const {
   if (batch < 1 || h < 1 || w < 1) {
     MLL_THROW(UsageError, "encode_images: bad batch shape ", batch, "x3x", h, "x", w);
   }
@@ -122,6 +124,17 @@ Matrix TorchModel::encode_images(const float* chw, int batch, int h, int w) cons
     MLL_THROW(DataError, "model '", spec.id, "': expects ", spec.image_size, "x", spec.image_size,
               " images (sidecar image_size), got ", h, "x", w);
   }
+}
+
+Matrix TorchModel::encode_images_consuming(float* chw, int batch, int h, int w) const {
+  check_image_shape(batch, h, w);
+  // The caller's buffer is the module's input (on the CPU no copy at all): 0.1-0.2 ms per 224 px
+  // image saved, as much as a small model's whole forward pass.
+  return run("encode_image", torch::from_blob(chw, {batch, 3, h, w}, at::kFloat), batch);
+}
+
+Matrix TorchModel::encode_images(const float* chw, int batch, int h, int w) const {
+  check_image_shape(batch, h, w);
   // The module gets a copy, so that one that writes into its input can never alter the caller's
   // buffer (the other models of a group read it next).
   const at::Tensor source = torch::from_blob(const_cast<float*>(chw), {batch, 3, h, w}, at::kFloat);

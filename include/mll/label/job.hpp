@@ -95,7 +95,7 @@ struct Shard {
 
 struct WorkPlan {
   std::vector<Group> groups;         // most expensive first
-  std::vector<Shard> shards;         // group order, text before images, ascending rows
+  std::vector<Shard> shards;         // group order, images before text, ascending rows
   std::vector<std::string> skipped;  // already done
   std::vector<std::string> failed;   // unreadable model files (nothing could be registered)
 };

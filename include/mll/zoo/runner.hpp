@@ -35,14 +35,17 @@ int cuda_device_count() noexcept;
 // throw.
 std::int64_t cuda_free_memory(int index) noexcept;
 
-// Parses "auto" | "cpu" | "cuda" | "cuda:N". "auto" is cuda:0 when CUDA is available, else the CPU.
+// Parses "auto" | "cpu" | "cuda" | "cuda:N". "auto" is cuda:0 when CUDA is available, else the CPU
+// (without loading the engine where no GPU driver is installed).
 // Throws UsageError for other spellings and when CUDA (or device N) is requested but unavailable.
 Device parse_device(const std::string& text);
 
-// Sets libtorch's intra-op thread count for this process; libtorch uses 1 unless told.
-// Throws UsageError when n < 1.
+// Sets libtorch's intra-op thread count for this process; libtorch uses 1 unless told. Does not
+// load the engine: a count set before it loads is applied when it does. Throws UsageError when
+// n < 1.
 void set_threads(int n);
-// The current intra-op thread count. Does not throw.
+// The current intra-op thread count (the requested one while the engine is not loaded). Does not
+// throw.
 int threads() noexcept;
 
 // Row-major [rows, dim] float32 embeddings, each row of unit L2 norm.
@@ -89,6 +92,9 @@ class Model {
   // [batch, d] floating tensor (d equal to the text tower's and the sidecar's embed_dim), contains
   // NaN/Inf, or has an all-zero row.
   Matrix encode_images(const float* chw, int batch, int h, int w) const;
+  // As encode_images, for the last reader of `chw`: the model may overwrite it, which spares the
+  // copy that protects the caller's buffer (on the CPU the buffer itself is the module's input).
+  Matrix encode_images_consuming(float* chw, int batch, int h, int w) const;
 
   // Encodes `batch` token sequences of length `len` (int64 ids). Throws as encode_images, with the
   // sidecar's tokenizer.context_length in place of the image size.
