@@ -109,7 +109,9 @@ MatrixD predict_model(const zoo::ModelSpec& spec, const std::vector<std::string>
                               options.prefetch_batches);
   feed::Prefetcher::Batch batch;
   while (prefetcher.next(batch)) {
-    const auto e = model.encode_images(batch.pixels.data(), batch.count, pre.height, pre.width);
+    // The model is the batch's only reader: it may take the buffer as its input.
+    const auto e =
+        model.encode_images_consuming(batch.pixels.data(), batch.count, pre.height, pre.width);
     if (e.cols != d) {
       MLL_THROW(DataError, "model '", spec.id, "': image width ", e.cols, " != text width ", d);
     }

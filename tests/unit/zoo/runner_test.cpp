@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <string>
 
 #include "mll/core/error.hpp"
 #include "mll/core/hash.hpp"
@@ -129,6 +130,58 @@ TEST(ZooDevice, ThreadsAreSetExplicitly) {
   EXPECT_EQ(threads(), 2);
   set_threads(1);
   EXPECT_EQ(threads(), 1);
+}
+
+bool libtorch_is_loaded() {
+  std::ifstream maps("/proc/self/maps");
+  for (std::string line; std::getline(maps, line);) {
+    if (line.find("libtorch_cpu") != std::string::npos) return true;
+  }
+  return false;
+}
+
+bool gpu_driver_files() {
+  for (const char* path : {"/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd",
+                           "/dev/dxg"}) {
+    if (std::filesystem::exists(path)) return true;
+  }
+  return false;
+}
+
+// Labeling decodes while libtorch loads: setting the thread count (and, without a GPU driver,
+// choosing the device) must not load it, and the count still reaches it when it loads.
+// (Each test runs in a process of its own, so nothing loaded the engine before this one.)
+TEST(ZooDevice, ThreadsSetBeforeTheEngineLoadsReachItWhenItLoads) {
+  ASSERT_FALSE(libtorch_is_loaded()) << "the test binary itself links libtorch";
+  set_threads(3);
+  EXPECT_EQ(threads(), 3);
+  EXPECT_EQ(parse_device("cpu").str(), "cpu");
+  if (!gpu_driver_files()) {
+    EXPECT_EQ(parse_device("auto").str(), "cpu");
+  }
+  EXPECT_FALSE(libtorch_is_loaded());
+
+  mll::test::ScratchDir dir;
+  write_authored_model(small_params("small-t"), dir.path());  // loads the engine
+  EXPECT_TRUE(libtorch_is_loaded());
+  EXPECT_EQ(threads(), 3);  // now libtorch's own count
+  set_threads(1);
+  EXPECT_EQ(threads(), 1);
+}
+
+// The last model of a batch runs on the caller's buffer itself: the same rows as with the copy.
+TEST(ZooRunner, ConsumingTheInputGivesTheSameRows) {
+  mll::test::ScratchDir dir;
+  const AuthoredModel m = write_authored_model(small_params("small-c"), dir.path());
+  const Model model(load_sidecar(m.sidecar_path));
+  const auto images = random_images(4, 32, 7);
+  const Matrix copied = model.encode_images(images.data(), 4, 32, 32);
+  auto buffer = images;
+  const Matrix consumed = model.encode_images_consuming(buffer.data(), 4, 32, 32);
+  ASSERT_EQ(consumed.rows, 4);
+  ASSERT_EQ(consumed.cols, copied.cols);
+  EXPECT_EQ(consumed.values, copied.values);
+  EXPECT_THROW(model.encode_images_consuming(buffer.data(), 4, 16, 16), DataError);
 }
 
 TEST(ZooRunner, SmallModelEncodesNormalisedRows) {
