@@ -487,11 +487,10 @@ struct Executor::Impl {
             const auto t0 = std::chrono::steady_clock::now();
             // The batch's last model may consume the buffer: it goes back to the prefetcher.
             const int h = group.preprocess.height, w = group.preprocess.width;
-            const auto e =
-                k + 1 == last
-                    ? loaded_models[k]->encode_images_consuming(batch.pixels.data(), batch.count,
-                                                                h, w)
-                    : loaded_models[k]->encode_images(batch.pixels.data(), batch.count, h, w);
+            const auto e = k + 1 == last ? loaded_models[k]->encode_images_consuming(
+                                               batch.pixels.data(), batch.count, h, w)
+                                         : loaded_models[k]->encode_images(batch.pixels.data(),
+                                                                           batch.count, h, w);
             result.forward_seconds +=
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
             keep(result.rows, shard.models[k], store::UnitKind::kImage, shard.needed[k], first, e);

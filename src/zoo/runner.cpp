@@ -118,8 +118,8 @@ namespace {
 // is the CPU without loading the engine (labeling then starts decoding while it loads). NVIDIA's
 // (CUDA), AMD's /dev/kfd (ROCm builds also answer to "cuda"), WSL's /dev/dxg.
 bool gpu_driver_present() {
-  for (const char* path : {"/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd",
-                           "/dev/dxg"}) {
+  for (const char* path :
+       {"/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg"}) {
     std::error_code ec;
     if (std::filesystem::exists(path, ec)) return true;
   }

@@ -141,8 +141,8 @@ bool libtorch_is_loaded() {
 }
 
 bool gpu_driver_files() {
-  for (const char* path : {"/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd",
-                           "/dev/dxg"}) {
+  for (const char* path :
+       {"/dev/nvidiactl", "/dev/nvidia0", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg"}) {
     if (std::filesystem::exists(path)) return true;
   }
   return false;
