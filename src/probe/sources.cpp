@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "mll/archive/webdataset.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/graph/wordnet.hpp"
@@ -69,6 +70,41 @@ std::vector<ImageFile> scan_class_folder(const stdfs::path& folder, const std::s
   if (ec) MLL_THROW(IoError, folder.string(), ": cannot list image folder: ", ec.message());
   sort_files(files);
   return files;
+}
+
+bool is_wnid(const std::string& text) {
+  std::uint32_t offset = 0;
+  return graph::parse_wnid(text, &offset);
+}
+
+// The wnid a shard's sample belongs to (read_shards in sources.hpp says the order).
+std::string sample_wnid(const archive::Sample& sample, const archive::Shards& shards,
+                        const std::string& json_field) {
+  const auto cls = archive::sample_class(sample, shards, json_field);
+  if (!cls.name.empty()) {
+    if (!is_wnid(cls.name)) {
+      MLL_THROW(DataError, sample.where, ": class '", cls.name,
+                "' is not a wnid (a probe set needs n%08d classes)");
+    }
+    return cls.name;
+  }
+  if (cls.index) {
+    MLL_THROW(DataError, sample.where, ": class index ", *cls.index,
+              " but no classnames.txt beside the shards to name it");
+  }
+  const auto slash = sample.key.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    const auto folder_start = sample.key.rfind('/', slash - 1);
+    const std::string folder =
+        sample.key.substr(folder_start == std::string::npos ? 0 : folder_start + 1,
+                          slash - (folder_start == std::string::npos ? 0 : folder_start + 1));
+    if (is_wnid(folder)) return folder;
+  }
+  const std::string base = slash == std::string::npos ? sample.key : sample.key.substr(slash + 1);
+  const std::string prefix = base.substr(0, base.find('_'));
+  if (is_wnid(prefix)) return prefix;
+  MLL_THROW(DataError, sample.where, ": no class (no .cls member, no JSON field '", json_field,
+            "', and the key does not start with a wnid)");
 }
 
 }  // namespace
@@ -188,6 +224,20 @@ ImageSource read_manifest(const std::string& path) {
   // Relative entries need the manifest's directory; a manifest of absolute paths needs nothing,
   // and then the probe set does not depend on where the manifest was.
   if (any_relative) source.root = base.string();
+  return source;
+}
+
+ImageSource read_shards(const std::string& spec, const std::string& json_field) {
+  const auto shards = archive::scan_shards(spec);
+  ImageSource source;
+  source.root = shards.root;
+  source.description = "shards " + spec;
+  for (const auto& sample : shards.samples) {
+    auto& images = source.by_wnid[sample_wnid(sample, shards, json_field)];
+    if (images.where.empty()) images.where = sample.where;
+    images.files.push_back({sample.image, sample.image_size});
+  }
+  for (auto& [wnid, images] : source.by_wnid) sort_files(images.files);
   return source;
 }
 
