@@ -129,24 +129,36 @@ stdfs::path common_folder(const std::vector<stdfs::path>& files) {
   return root;
 }
 
-// Lines of a CLIP_benchmark side file beside the shards or one folder up; "" when there is none.
-std::string find_side_file(const stdfs::path& root, const std::string& name,
-                           std::vector<std::string>* lines) {
+// A CLIP_benchmark side file beside the shards or one folder up; "" when there is none.
+std::string side_file_in(const stdfs::path& root, const std::string& name) {
   for (const stdfs::path& folder : {root, root.parent_path()}) {
     const stdfs::path path = folder / name;
     std::error_code ec;
-    if (!stdfs::is_regular_file(path, ec)) continue;
-    std::ifstream in(path);
-    if (!in) MLL_THROW(IoError, path.string(), ": cannot open");
-    std::string line;
-    while (std::getline(in, line)) {
-      if (!line.empty() && line.back() == '\r') line.pop_back();
-      lines->push_back(line);
-    }
-    while (!lines->empty() && trim(lines->back()).empty()) lines->pop_back();
-    return path.string();
+    if (stdfs::is_regular_file(path, ec)) return path.string();
   }
   return "";
+}
+
+// Its lines (trailing blank ones dropped); "" and no lines when there is none.
+std::string read_side_file(const stdfs::path& root, const std::string& name,
+                           std::vector<std::string>* lines) {
+  const std::string path = side_file_in(root, name);
+  if (path.empty()) return path;
+  std::ifstream in(path);
+  if (!in) MLL_THROW(IoError, path, ": cannot open");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines->push_back(line);
+  }
+  while (!lines->empty() && trim(lines->back()).empty()) lines->pop_back();
+  return path;
+}
+
+std::vector<stdfs::path> absolute_paths(const std::vector<std::string>& files) {
+  std::vector<stdfs::path> out;
+  for (const auto& file : files) out.push_back(stdfs::absolute(file).lexically_normal());
+  return out;
 }
 
 // The samples of one shard, in archive order of their first member.
@@ -223,12 +235,15 @@ std::vector<std::string> expand_shard_spec(const std::string& spec) {
   return files;
 }
 
+std::string find_side_file(const std::string& spec, const std::string& name) {
+  return side_file_in(common_folder(absolute_paths(expand_shard_spec(spec))), name);
+}
+
 Shards scan_shards(const std::string& spec) {
   Shards shards;
   shards.spec = spec;
   const auto shown = expand_shard_spec(spec);
-  std::vector<stdfs::path> full;
-  for (const auto& file : shown) full.push_back(stdfs::absolute(file).lexically_normal());
+  const auto full = absolute_paths(shown);
   const stdfs::path root = common_folder(full);
   shards.root = root.string();
   for (std::size_t s = 0; s < shown.size(); ++s) {
@@ -239,9 +254,9 @@ Shards scan_shards(const std::string& spec) {
   if (shards.samples.empty()) {
     MLL_THROW(DataError, spec, ": no samples in ", shown.size(), " shard(s)");
   }
-  shards.classnames_path = find_side_file(root, "classnames.txt", &shards.classnames);
+  shards.classnames_path = read_side_file(root, "classnames.txt", &shards.classnames);
   shards.templates_path =
-      find_side_file(root, "zeroshot_classification_templates.txt", &shards.templates);
+      read_side_file(root, "zeroshot_classification_templates.txt", &shards.templates);
   return shards;
 }
 

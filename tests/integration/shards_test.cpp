@@ -206,6 +206,19 @@ TEST_F(ShardsTest, ATaskWithImagesInShardsRunsSelectAndReuseLikeTheFolderTask) {
     EXPECT_EQ(f["top1"], s["top1"]) << f["name"];
     EXPECT_EQ(f["confusion"], s["confusion"]) << f["name"];
   }
+
+  // CLIP_benchmark's templates beside the shards ({c} for the class) are the default prompts.
+  std::ofstream(dir_ / "wds/zeroshot_classification_templates.txt")
+      << "a photo of a {c}.\na blurry photo of the {c}.\n";
+  r = run_mll("reuse --store " + store + " --task " + (dir_ / "shards.json") + " --selection " +
+                  (dir_ / "selection.json") + " --zoo " + zoo() + " --out " + (dir_ / "out-t") +
+                  " --device cpu --threads 1 --decode-threads 2",
+              dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("prompt templates: 2 from " + (dir_ / "wds") +
+                       "/zeroshot_classification_templates.txt"),
+            std::string::npos)
+      << r.err;
 }
 
 TEST_F(ShardsTest, ACorruptShardIsAOneLineErrorAndLeavesNoDamage) {

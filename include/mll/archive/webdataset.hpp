@@ -46,6 +46,11 @@ struct Shards {
   std::vector<std::string> templates;  // as written, with CLIP_benchmark's `{c}` placeholder
 };
 
+// The side file `name` (classnames.txt, zeroshot_classification_templates.txt) of the shards
+// `spec` names: in the folder that holds them or one folder up; "" when there is none. Reads no
+// shard. Throws as expand_shard_spec.
+std::string find_side_file(const std::string& spec, const std::string& name);
+
 // Lists every sample of the shards `spec` names (one sequential pass per shard). Throws as the
 // header says.
 Shards scan_shards(const std::string& spec);
