@@ -290,7 +290,7 @@ TEST_F(ShardsTest, FolderToShardsWritesShardsThatGiveTheTreesProbeImages) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("42 images of 6 classes in 3 shards"), std::string::npos) << r.out;
   const std::string store = dir_ / "py.h5";
-  r = probe_build("--shards " + (dir_ / "py"), store);
+  r = probe_build("--shards " + (dir_ / "py") + " --verify --strict", store);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto s = store::Store::open(store, store::Store::Mode::kRead);
   ASSERT_EQ(s.probe().image_count(), 42u);
