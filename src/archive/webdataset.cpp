@@ -183,10 +183,6 @@ void scan_one(const std::string& shown, const std::string& relative, const std::
         MLL_THROW(DataError, sample.where, ": two image members (", member.name,
                   " and an earlier one); a sample holds one image");
       }
-      if (extension == "webp") {
-        MLL_THROW(DataError, shown, ": member ", member.name,
-                  ": WebP images are not supported (only JPEG and PNG); re-encode the shard");
-      }
       if (member.size == 0) MLL_THROW(DataError, shown, ": member ", member.name, " is empty");
       sample.image = member_ref(relative, member.offset, member.name);
       sample.image_size = member.size;

@@ -9,8 +9,8 @@
 // sizes are recorded; `cls` and `json` members are read during the same sequential pass.
 // Crash model: nothing here writes.
 // Throws: DataError naming the shard and the sample for a pattern that matches nothing, a corrupt
-// shard, a sample without an image or with two, a WebP image (not decodable yet); IoError when
-// reading fails. Nothing here is collective.
+// shard, a sample without an image or with two; IoError when reading fails. Nothing here is
+// collective.
 #pragma once
 
 #include <cstdint>
