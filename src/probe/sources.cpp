@@ -77,6 +77,17 @@ bool is_wnid(const std::string& text) {
   return graph::parse_wnid(text, &offset);
 }
 
+// The wnid a sample's key names: its folder (`n01440764/x`) or its start (`n01440764_10026`, as
+// ImageNet names its files); "" when it names none.
+std::string wnid_of_key(const std::string& key) {
+  const stdfs::path path(key);
+  const std::string folder = path.parent_path().filename().string();
+  if (is_wnid(folder)) return folder;
+  const std::string base = path.filename().string();
+  const std::string prefix = base.substr(0, base.find('_'));
+  return is_wnid(prefix) ? prefix : "";
+}
+
 // The wnid a shard's sample belongs to (read_shards in sources.hpp says the order).
 std::string sample_wnid(const archive::Sample& sample, const archive::Shards& shards,
                         const std::string& json_field) {
@@ -92,17 +103,8 @@ std::string sample_wnid(const archive::Sample& sample, const archive::Shards& sh
     MLL_THROW(DataError, sample.where, ": class index ", *cls.index,
               " but no classnames.txt beside the shards to name it");
   }
-  const auto slash = sample.key.rfind('/');
-  if (slash != std::string::npos && slash > 0) {
-    const auto folder_start = sample.key.rfind('/', slash - 1);
-    const std::string folder =
-        sample.key.substr(folder_start == std::string::npos ? 0 : folder_start + 1,
-                          slash - (folder_start == std::string::npos ? 0 : folder_start + 1));
-    if (is_wnid(folder)) return folder;
-  }
-  const std::string base = slash == std::string::npos ? sample.key : sample.key.substr(slash + 1);
-  const std::string prefix = base.substr(0, base.find('_'));
-  if (is_wnid(prefix)) return prefix;
+  const std::string from_key = wnid_of_key(sample.key);
+  if (!from_key.empty()) return from_key;
   MLL_THROW(DataError, sample.where, ": no class (no .cls member, no JSON field '", json_field,
             "', and the key does not start with a wnid)");
 }
