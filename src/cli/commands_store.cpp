@@ -415,9 +415,10 @@ int show_run(const po::variables_map& vm, distributed::Session& session) {
 }  // namespace
 
 void add_store_commands(std::vector<Command>& commands) {
-  commands.push_back({"probe build", "pick probe images per graph node and create a label store",
-                      "--graph graph.h5 --images DIR|--manifest FILE [--store store.h5]",
-                      probe_options, probe_run});
+  commands.push_back(
+      {"probe build", "pick probe images per graph node and create a label store",
+       "--graph graph.h5 --images DIR|--manifest FILE|--shards SPEC [--store store.h5]",
+       probe_options, probe_run});
   commands.back().example =
       "mll probe build --graph graph.h5 --images probe-images/ --per-node 75 --store store.h5";
   commands.push_back({"label", "label models into the store (resumes; only what is missing)",
