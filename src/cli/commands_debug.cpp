@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "command.hpp"
+#include "mll/archive/image_ref.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/feed/inputs.hpp"
@@ -70,7 +71,10 @@ int preprocess_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string out = vm["out"].as<std::string>();
   fs::check_output_path(out, vm["force"].as<bool>());
   const auto spec = feed::preprocess_spec(zoo::load_sidecar(vm["sidecar"].as<std::string>()));
-  const auto tensor = image::preprocess(image::decode_file(vm["image"].as<std::string>()), spec);
+  // A file, or a shard member as probe sets and reports name it (SHARD.tar:OFFSET:MEMBER).
+  const std::string image = vm["image"].as<std::string>();
+  const auto tensor =
+      image::preprocess(image::decode_memory(archive::read_image_bytes(image), image), spec);
   static_assert(sizeof(float) == 4);
   fs::AtomicOutput output(out);
   {

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "command.hpp"
+#include "mll/archive/webdataset.hpp"
 #include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
@@ -207,7 +208,8 @@ int select_run(const po::variables_map& vm, distributed::Session& session) {
 
 void reuse_only_options(po::options_description& d) {
   d.add_options()("templates", po::value<std::string>()->value_name("FILE"),
-                  "prompt templates, one per line with {class} (default: 'a photo of a {class}.')")(
+                  "prompt templates, one per line with {class} (default: the task shards' "
+                  "zeroshot_classification_templates.txt if any, else 'a photo of a {class}.')")(
       "no-baselines", po::bool_switch(), "run only the selected models (no INB/random/all/oracle)")(
       "seeds", po::value<int>()->default_value(5)->value_name("N"), "random-selection seeds")(
       "batch", po::value<int>()->default_value(32)->value_name("IMAGES"),
@@ -235,7 +237,17 @@ int do_reuse(const store::Store& store, const select::Task& task,
              const select::SelectionFile& selection, const po::variables_map& vm,
              const std::string& dir) {
   const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
-  const auto report = reuse::run_reuse(store, task, selection, manifest, reuse_options(vm));
+  auto options = reuse_options(vm);
+  if (!vm.count("templates") && !task.images_shards.empty()) {
+    // CLIP_benchmark's layout carries the dataset's own zero-shot templates beside the shards.
+    const auto file =
+        archive::find_side_file(task.images_shards, "zeroshot_classification_templates.txt");
+    if (!file.empty()) {
+      options.templates = reuse::read_templates(file);
+      log::info("prompt templates: ", options.templates.size(), " from ", file);
+    }
+  }
+  const auto report = reuse::run_reuse(store, task, selection, manifest, options);
   reuse::write_report(report, dir);
   std::cout << reuse::markdown_summary(report) << "\nreport: " << dir << "/report.html\n";
   return 0;

@@ -44,6 +44,11 @@ void probe_options(po::options_description& d, po::positional_options_descriptio
       "image tree: one subfolder per wnid (ImageNet layout)")(
       "manifest", po::value<std::string>()->value_name("FILE"),
       "or a manifest: lines 'path<TAB>wnid' (paths relative to the manifest's folder)")(
+      "shards", po::value<std::string>()->value_name("SPEC"),
+      "or webdataset shards: a .tar, a folder of .tar files, or a brace pattern such as "
+      "'shards/{000000..000009}.tar' (class from .cls, the JSON field --class-field, or the key)")(
+      "class-field", po::value<std::string>()->default_value("wnid")->value_name("NAME"),
+      "with --shards: the .json field that holds a sample's wnid or class index")(
       "per-node", po::value<int>()->default_value(75)->value_name("N"),
       "probe images per node (n_max)")(
       "seed", po::value<std::uint64_t>()->default_value(0)->value_name("S"), "sampling seed")(
@@ -75,11 +80,14 @@ probe::ImageSource verified_source(const po::variables_map& vm, probe::ImageSour
 }
 
 probe::ImageSource read_source(const po::variables_map& vm) {
-  const bool tree = vm.count("images") != 0, manifest = vm.count("manifest") != 0;
-  if (tree == manifest)
-    MLL_THROW(UsageError, "give exactly one of --images DIR and --manifest FILE");
-  return tree ? probe::scan_image_tree(vm["images"].as<std::string>())
-              : probe::read_manifest(vm["manifest"].as<std::string>());
+  const bool tree = vm.count("images") != 0, manifest = vm.count("manifest") != 0,
+             shards = vm.count("shards") != 0;
+  if (int{tree} + int{manifest} + int{shards} != 1) {
+    MLL_THROW(UsageError, "give exactly one of --images DIR, --manifest FILE and --shards SPEC");
+  }
+  if (tree) return probe::scan_image_tree(vm["images"].as<std::string>());
+  if (manifest) return probe::read_manifest(vm["manifest"].as<std::string>());
+  return probe::read_shards(vm["shards"].as<std::string>(), vm["class-field"].as<std::string>());
 }
 
 int probe_run(const po::variables_map& vm, distributed::Session& session) {
@@ -407,9 +415,10 @@ int show_run(const po::variables_map& vm, distributed::Session& session) {
 }  // namespace
 
 void add_store_commands(std::vector<Command>& commands) {
-  commands.push_back({"probe build", "pick probe images per graph node and create a label store",
-                      "--graph graph.h5 --images DIR|--manifest FILE [--store store.h5]",
-                      probe_options, probe_run});
+  commands.push_back(
+      {"probe build", "pick probe images per graph node and create a label store",
+       "--graph graph.h5 --images DIR|--manifest FILE|--shards SPEC [--store store.h5]",
+       probe_options, probe_run});
   commands.back().example =
       "mll probe build --graph graph.h5 --images probe-images/ --per-node 75 --store store.h5";
   commands.push_back({"label", "label models into the store (resumes; only what is missing)",

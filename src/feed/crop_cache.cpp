@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <optional>
 
+#include "mll/archive/image_ref.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
@@ -226,14 +227,12 @@ CropCache::CropCache(const std::string& dir, const image::PreprocessSpec& spec, 
   fingerprint.update_field(cat("mll crop cache 1, mll ", version()));
   fingerprint.update_field(key);
   for (const auto& p : paths) {
-    struct stat st {};
-    if (::stat(p.c_str(), &st) != 0) {
-      MLL_THROW(DataError, p, ": probe image cannot be read: ", std::strerror(errno));
-    }
+    // A shard member is stamped with its shard's size and time: rewriting the shard
+    // invalidates the crops of all its members.
+    const auto file = archive::stamp(p);
     fingerprint.update_field(p);
-    fingerprint.update_u64(static_cast<std::uint64_t>(st.st_size));
-    fingerprint.update_u64(static_cast<std::uint64_t>(st.st_mtim.tv_sec) * 1000000000ull +
-                           static_cast<std::uint64_t>(st.st_mtim.tv_nsec));
+    fingerprint.update_u64(static_cast<std::uint64_t>(file.size));
+    fingerprint.update_u64(static_cast<std::uint64_t>(file.mtime_ns));
   }
   impl_->header.begin = static_cast<std::uint64_t>(begin);
   impl_->header.end = static_cast<std::uint64_t>(end);

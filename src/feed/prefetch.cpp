@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "mll/archive/image_ref.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
@@ -28,6 +29,10 @@ Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spe
             " cache rows for ", paths_.size(), " images");
   MLL_CHECK(checks_.empty() || checks_.size() == paths_.size(), "prefetch: ", checks_.size(),
             " image checks for ", paths_.size(), " images");
+  sequential_ = std::any_of(paths_.begin(), paths_.end(), [](const std::string& path) {
+    return archive::parse_member_ref(path).has_value();
+  });
+  if (sequential_) reader_ = std::make_unique<archive::ImageReader>();
   const auto n = static_cast<std::int64_t>(paths_.size());
   batches_ = (n + batch_size_ - 1) / batch_size_;
   image_floats_ =
@@ -56,6 +61,10 @@ std::int64_t Prefetcher::decoded() const {
 void Prefetcher::work() {
   const auto n = static_cast<std::int64_t>(paths_.size());
   for (;;) {
+    // Held from the claim until the image's bytes are read (shard members only): the claims,
+    // and so the reads, then follow index order.
+    std::unique_lock<std::mutex> reading;
+    if (sequential_) reading = std::unique_lock(read_mutex_);
     std::int64_t index = 0;
     {
       std::unique_lock lock(mutex_);
@@ -74,6 +83,7 @@ void Prefetcher::work() {
     try {
       // Only this worker writes this image's part of the slot, so no lock is needed here.
       image::RgbImage crop;
+      if (from_cache && reading.owns_lock()) reading.unlock();
       if (from_cache) {
         crop = image::RgbImage(spec_.width, spec_.height);
         try {
@@ -84,7 +94,10 @@ void Prefetcher::work() {
         }
       }
       if (!from_cache) {
-        crop = decode(index);
+        if (sequential_ && !reading.owns_lock()) reading.lock();  // a cache read that failed
+        const std::string bytes = read(index);
+        if (reading.owns_lock()) reading.unlock();
+        crop = decode(index, bytes);
         if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
       }
       image::to_normalized_chw(crop, spec_.mean, spec_.std,
@@ -102,14 +115,19 @@ void Prefetcher::work() {
   }
 }
 
-image::RgbImage Prefetcher::decode(std::int64_t index) const {
+std::string Prefetcher::read(std::int64_t index) {
+  const std::string& path = paths_[static_cast<std::size_t>(index)];
+  // reader_ is used under read_mutex_ only (sequential_).
+  return sequential_ ? reader_->read(path) : archive::read_image_bytes(path);
+}
+
+image::RgbImage Prefetcher::decode(std::int64_t index, const std::string& bytes) const {
   const std::string& path = paths_[static_cast<std::size_t>(index)];
   const ImageCheck* check = checks_.empty() ? nullptr : &checks_[static_cast<std::size_t>(index)];
-  if (check == nullptr || check->size < 0) return image::load_crop_u8(path, spec_);
   // The bytes are read once, checked, then decoded from memory.
-  const std::string bytes = fs::read_file(path);
-  if (static_cast<std::int64_t>(bytes.size()) != check->size ||
-      sha256_prefix64(bytes.data(), bytes.size()) != check->digest) {
+  if (check != nullptr && check->size >= 0 &&
+      (static_cast<std::int64_t>(bytes.size()) != check->size ||
+       sha256_prefix64(bytes.data(), bytes.size()) != check->digest)) {
     MLL_THROW(DataError, path, ": probe image changed since `mll probe build` (", bytes.size(),
               " bytes now, ", check->size, " recorded, and other content); restore it, or ",
               "rebuild the probe set");

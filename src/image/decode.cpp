@@ -28,6 +28,9 @@ std::optional<ImageFormat> detect_format(const void* data, std::size_t size) noe
     return ImageFormat::kJpeg;
   }
   if (size >= sizeof(kPng) && std::memcmp(bytes, kPng, sizeof(kPng)) == 0) return ImageFormat::kPng;
+  if (size >= 12 && std::memcmp(bytes, "RIFF", 4) == 0 && std::memcmp(bytes + 8, "WEBP", 4) == 0) {
+    return ImageFormat::kWebp;
+  }
   return std::nullopt;
 }
 
@@ -38,7 +41,6 @@ const char* other_format_name(std::string_view bytes) {
   auto starts = [&](std::string_view magic) { return bytes.substr(0, magic.size()) == magic; };
   if (starts("GIF87a") || starts("GIF89a")) return "GIF";
   if (starts("BM")) return "BMP";
-  if (bytes.size() >= 12 && starts("RIFF") && bytes.substr(8, 4) == "WEBP") return "WebP";
   if (starts(std::string_view("II*\0", 4)) || starts(std::string_view("MM\0*", 4))) return "TIFF";
   if (bytes.size() >= 12 && bytes.substr(4, 4) == "ftyp") return "HEIF/AVIF";
   return nullptr;
@@ -68,11 +70,13 @@ Decoded decode_memory(std::string_view bytes, const std::string& name,
   auto format = detect_format(data, bytes.size());
   if (!format) {
     if (const char* other = other_format_name(bytes)) {
-      MLL_THROW(DataError, name, ": unsupported image format ", other, " (only JPEG and PNG)");
+      MLL_THROW(DataError, name, ": unsupported image format ", other,
+                " (only JPEG, PNG and WebP)");
     }
-    MLL_THROW(DataError, name, ": not a JPEG or PNG image (unrecognised header)");
+    MLL_THROW(DataError, name, ": not a JPEG, PNG or WebP image (unrecognised header)");
   }
   if (*format == ImageFormat::kJpeg) return detail::decode_jpeg(data, bytes.size(), name, options);
+  if (*format == ImageFormat::kWebp) return detail::decode_webp(data, bytes.size(), name);
   return detail::decode_png(data, bytes.size(), name);
 }
 

@@ -1,5 +1,5 @@
 // Format-specific decoders behind decode_file/decode_memory. Private to the image module: the
-// libjpeg and libpng headers never leave src/image.
+// libjpeg, libpng and libwebp headers never leave src/image.
 #pragma once
 
 #include <cstddef>
@@ -21,5 +21,6 @@ void check_dimensions(std::uint64_t width, std::uint64_t height, const std::stri
 Decoded decode_jpeg(const std::uint8_t* data, std::size_t size, const std::string& name,
                     const DecodeOptions& options);
 Decoded decode_png(const std::uint8_t* data, std::size_t size, const std::string& name);
+Decoded decode_webp(const std::uint8_t* data, std::size_t size, const std::string& name);
 
 }  // namespace mll::image::detail

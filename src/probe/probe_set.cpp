@@ -1,12 +1,11 @@
 #include "mll/probe/probe_set.hpp"
 
-#include <sys/stat.h>
-
 #include <atomic>
 #include <filesystem>
 #include <mutex>
 #include <thread>
 
+#include "mll/archive/image_ref.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
@@ -135,16 +134,15 @@ void record_fingerprints(ProbeSet& probe, int threads) {
   std::mutex mutex;
   std::string error;
   const auto work = [&] {
+    // One reader per thread: the members of a shard are read through one open descriptor.
+    archive::ImageReader reader;
     for (std::size_t k = next++; k < missing.size(); k = next++) {
       const std::size_t i = missing[k];
       try {
         const std::string path = probe.path_of(i);
-        const std::string bytes = fs::read_file(path);
-        struct stat st {};
-        if (::stat(path.c_str(), &st) != 0) MLL_THROW(IoError, path, ": cannot stat");
+        const std::string bytes = reader.read(path);
         probe.image_digests[i] = sha256_prefix64(bytes.data(), bytes.size());
-        probe.image_mtimes[i] =
-            static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+        probe.image_mtimes[i] = archive::stamp(path).mtime_ns;
       } catch (const Error& e) {
         std::lock_guard lock(mutex);
         if (error.empty()) error = e.what();

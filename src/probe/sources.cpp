@@ -7,6 +7,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "mll/archive/webdataset.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/graph/wordnet.hpp"
@@ -69,6 +70,43 @@ std::vector<ImageFile> scan_class_folder(const stdfs::path& folder, const std::s
   if (ec) MLL_THROW(IoError, folder.string(), ": cannot list image folder: ", ec.message());
   sort_files(files);
   return files;
+}
+
+bool is_wnid(const std::string& text) {
+  std::uint32_t offset = 0;
+  return graph::parse_wnid(text, &offset);
+}
+
+// The wnid a sample's key names: its folder (`n01440764/x`) or its start (`n01440764_10026`, as
+// ImageNet names its files); "" when it names none.
+std::string wnid_of_key(const std::string& key) {
+  const stdfs::path path(key);
+  const std::string folder = path.parent_path().filename().string();
+  if (is_wnid(folder)) return folder;
+  const std::string base = path.filename().string();
+  const std::string prefix = base.substr(0, base.find('_'));
+  return is_wnid(prefix) ? prefix : "";
+}
+
+// The wnid a shard's sample belongs to (read_shards in sources.hpp says the order).
+std::string sample_wnid(const archive::Sample& sample, const archive::Shards& shards,
+                        const std::string& json_field) {
+  const auto cls = archive::sample_class(sample, shards, json_field);
+  if (!cls.name.empty()) {
+    if (!is_wnid(cls.name)) {
+      MLL_THROW(DataError, sample.where, ": class '", cls.name,
+                "' is not a wnid (a probe set needs n%08d classes)");
+    }
+    return cls.name;
+  }
+  if (cls.index) {
+    MLL_THROW(DataError, sample.where, ": class index ", *cls.index,
+              " but no classnames.txt beside the shards to name it");
+  }
+  const std::string from_key = wnid_of_key(sample.key);
+  if (!from_key.empty()) return from_key;
+  MLL_THROW(DataError, sample.where, ": no class (no .cls member, no JSON field '", json_field,
+            "', and the key does not start with a wnid)");
 }
 
 }  // namespace
@@ -188,6 +226,20 @@ ImageSource read_manifest(const std::string& path) {
   // Relative entries need the manifest's directory; a manifest of absolute paths needs nothing,
   // and then the probe set does not depend on where the manifest was.
   if (any_relative) source.root = base.string();
+  return source;
+}
+
+ImageSource read_shards(const std::string& spec, const std::string& json_field) {
+  const auto shards = archive::scan_shards(spec);
+  ImageSource source;
+  source.root = shards.root;
+  source.description = "shards " + spec;
+  for (const auto& sample : shards.samples) {
+    auto& images = source.by_wnid[sample_wnid(sample, shards, json_field)];
+    if (images.where.empty()) images.where = sample.where;
+    images.files.push_back({sample.image, sample.image_size});
+  }
+  for (auto& [wnid, images] : source.by_wnid) sort_files(images.files);
   return source;
 }
 

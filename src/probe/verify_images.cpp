@@ -6,6 +6,7 @@
 #include <set>
 #include <thread>
 
+#include "mll/archive/image_ref.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/progress.hpp"
 #include "mll/image/image.hpp"
@@ -28,10 +29,11 @@ std::vector<std::string> find_unreadable_images(const ImageSource& source, int t
   std::atomic<std::size_t> next{0};
   std::mutex mutex;  // the progress line
   const auto work = [&] {
+    archive::ImageReader reader;  // shard members: one open descriptor per thread
     for (std::size_t i = next++; i < paths.size(); i = next++) {
       const std::string full = source.root.empty() ? paths[i] : source.root + "/" + paths[i];
       try {
-        image::decode_file(full);
+        image::decode_memory(reader.read(full), full);
       } catch (const Error& e) {
         problems[i] = e.what();
       }

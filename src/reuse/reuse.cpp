@@ -55,6 +55,10 @@ std::vector<std::string> read_templates(const std::string& path) {
   for (std::size_t number = 1; std::getline(in, line); ++number) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") == std::string::npos || line[0] == '#') continue;
+    // CLIP_benchmark's zeroshot_classification_templates.txt writes the class as {c}.
+    for (auto at = line.find("{c}"); at != std::string::npos; at = line.find("{c}", at)) {
+      line.replace(at, 3, "{class}");
+    }
     if (line.find("{class}") == std::string::npos) {
       MLL_THROW(DataError, path, ":", number, ": template '", line, "' has no {class}");
     }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "mll/archive/webdataset.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/log.hpp"
@@ -171,15 +172,21 @@ Task parse_task(const std::string& json_text, const std::string& origin,
   if (doc.contains("images") && !doc["images"].is_null()) {
     const auto& images = doc["images"];
     if (!images.is_object()) {
-      MLL_THROW(DataError, origin, ": 'images' must be {\"dir\": D} or {\"manifest\": F}");
+      MLL_THROW(DataError, origin,
+                ": 'images' must be {\"dir\": D}, {\"manifest\": F} or {\"shards\": S}");
     }
     const std::string dir = string_field(images, "dir", origin);
     const std::string manifest = string_field(images, "manifest", origin);
-    if (dir.empty() == manifest.empty()) {
-      MLL_THROW(DataError, origin, ": 'images' needs exactly one of \"dir\" and \"manifest\"");
+    const std::string shards = string_field(images, "shards", origin);
+    if (int{!dir.empty()} + int{!manifest.empty()} + int{!shards.empty()} != 1) {
+      MLL_THROW(DataError, origin,
+                ": 'images' needs exactly one of \"dir\", \"manifest\" and \"shards\"");
     }
     task.images_dir = resolve(base_dir, dir);
     task.images_manifest = resolve(base_dir, manifest);
+    task.images_shards = resolve(base_dir, shards);
+    const std::string field = string_field(images, "class_field", origin);
+    if (!field.empty()) task.class_field = field;
     task.labeled = true;
   }
   if (doc.contains("labeled")) {
@@ -198,12 +205,52 @@ Task load_task(const std::string& path) {
   return parse_task(fs::read_file(path), path, base.empty() ? "." : base);
 }
 
+namespace {
+
+// The class index of a shard sample (list_images in task.hpp says how it is found).
+std::int32_t sample_label(const Task& task, const archive::Sample& sample,
+                          const archive::Shards& shards) {
+  const auto cls = archive::sample_class(sample, shards, task.class_field);
+  if (!cls.name.empty()) {
+    const auto label = task.class_index(cls.name);
+    if (label < 0) {
+      MLL_THROW(DataError, sample.where, ": class '", cls.name, "' is not a class of the task ",
+                task.path);
+    }
+    return label;
+  }
+  if (cls.index) {
+    if (*cls.index >= static_cast<std::int64_t>(task.classes.size())) {
+      MLL_THROW(DataError, sample.where, ": class index ", *cls.index, " but the task ", task.path,
+                " has ", task.classes.size(), " classes");
+    }
+    return static_cast<std::int32_t>(*cls.index);
+  }
+  MLL_THROW(DataError, sample.where, ": no class (no .cls member and no JSON field '",
+            task.class_field, "'), and the task is labeled");
+}
+
+std::vector<TaskImage> list_shard_images(const Task& task) {
+  const auto shards = archive::scan_shards(task.images_shards);
+  std::vector<TaskImage> out;
+  out.reserve(shards.samples.size());
+  for (const auto& sample : shards.samples) {
+    out.push_back({(stdfs::path(shards.root) / sample.image).string(),
+                   task.labeled ? sample_label(task, sample, shards) : -1});
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<TaskImage> list_images(const Task& task) {
   if (!task.has_images()) {
     MLL_THROW(UsageError, task.path, ": the task lists no images (add \"images\" to the task)");
   }
   std::vector<TaskImage> out;
-  if (!task.images_dir.empty()) {
+  if (!task.images_shards.empty()) {
+    out = list_shard_images(task);
+  } else if (!task.images_dir.empty()) {
     const stdfs::path dir(task.images_dir);
     if (!stdfs::is_directory(dir)) {
       MLL_THROW(DataError, task.path, ": image folder ", task.images_dir, " does not exist");

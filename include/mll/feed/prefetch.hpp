@@ -1,17 +1,25 @@
 // Decoding and preprocessing ahead of the model, on background threads, so that the model never
 // waits for the CPU (issue: "the model never waits"). Images come out in batches, in order.
+// Images are files or members of tar shards (archive/image_ref.hpp). Members are claimed and read
+// one at a time in path order, so each shard is read front to back whatever the thread count,
+// and decoded in parallel (docs/probe.md, "Sequential reading").
 // Not collective. The consumer side (next()) is for one thread.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "mll/image/preprocess.hpp"
+
+namespace mll::archive {
+class ImageReader;
+}
 
 namespace mll::feed {
 
@@ -59,7 +67,8 @@ class Prefetcher {
  private:
   void work();
   void write_to_cache(std::int64_t row, const image::RgbImage& crop);
-  image::RgbImage decode(std::int64_t index) const;
+  std::string read(std::int64_t index);
+  image::RgbImage decode(std::int64_t index, const std::string& bytes) const;
 
   std::vector<std::string> paths_;
   image::PreprocessSpec spec_;
@@ -71,6 +80,12 @@ class Prefetcher {
   int depth_;
   std::int64_t batches_;
   std::size_t image_floats_;
+
+  // Set when some image is a shard member: images are then claimed and read under read_mutex_,
+  // through reader_, in index order. Lock order: read_mutex_ before mutex_.
+  bool sequential_ = false;
+  std::mutex read_mutex_;
+  std::unique_ptr<archive::ImageReader> reader_;
 
   mutable std::mutex mutex_;
   std::condition_variable work_ready_, batch_ready_;

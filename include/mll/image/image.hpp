@@ -1,4 +1,4 @@
-// Decoded images and the JPEG/PNG decoder.
+// Decoded images and the JPEG/PNG/WebP decoder.
 //
 // Decoding reproduces what Pillow 9.4 returns for Image.open(path).convert("RGB"), because the
 // models were evaluated on exactly those pixels (docs/preprocessing.md lists every conversion).
@@ -48,9 +48,9 @@ class RgbImage {
   std::vector<std::uint8_t> pixels_;
 };
 
-enum class ImageFormat { kJpeg, kPng };
+enum class ImageFormat { kJpeg, kPng, kWebp };
 
-// The format named by the first bytes, or nullopt for anything that is neither JPEG nor PNG.
+// The format named by the first bytes, or nullopt for anything that is not JPEG, PNG or WebP.
 std::optional<ImageFormat> detect_format(const void* data, std::size_t size) noexcept;
 
 struct DecodeOptions {
@@ -71,7 +71,8 @@ struct Decoded {
   int scale_denom = 1;  // image is the source scaled by 1 / scale_denom (sides rounded up)
 };
 
-// Decodes a JPEG or PNG file into RGB as Pillow's Image.open(path).convert("RGB") does.
+// Decodes a JPEG, PNG or (still) WebP file into RGB as Pillow's Image.open(path).convert("RGB")
+// does.
 // Throws DataError (naming the file and what is wrong) for a missing, empty, truncated, corrupt or
 // unsupported file, or one larger than Pillow's decompression-bomb limit (178,956,970 pixels);
 // IoError when reading fails.

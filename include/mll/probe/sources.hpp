@@ -1,5 +1,5 @@
 // Where probe images come from (method.md section 1, docs/probe.md): an ImageNet-style tree of
-// wnid folders, or a manifest of (path, wnid) lines.
+// wnid folders, a manifest of (path, wnid) lines, or webdataset tar shards.
 //
 // A source only lists files and their sizes; nothing is decoded here. Whether a wnid belongs to
 // the graph is decided by the sampler (sampling.hpp), which knows the graph. Nothing here is
@@ -67,5 +67,16 @@ ImageSource scan_image_tree(const std::string& dir);
 // an image that does not exist or is empty; DataError when the manifest is missing or lists no
 // image; IoError when it cannot be read.
 ImageSource read_manifest(const std::string& path);
+
+// Reads webdataset shards (archive/webdataset.hpp: one .tar, a folder of them, or a brace pattern
+// such as `shards/{000000..000009}.tar`). A sample's wnid is its class as its `.cls` member or
+// the JSON field `json_field` give it (an index names a line of classnames.txt), or else comes
+// from its key: the key's folder (`n01440764/x`) or the key's start (`n01440764_10026`). Paths are
+// member references (archive/image_ref.hpp) relative to the shards' folder, so that path order is
+// shard order, then archive order. Nothing is decoded.
+// Throws DataError naming the shard and the sample for a class that is not a wnid, an index with
+// no classnames.txt to name it, a sample with no class at all, and whatever reading the shards
+// throws (a corrupt shard, a sample without an image).
+ImageSource read_shards(const std::string& spec, const std::string& json_field = "wnid");
 
 }  // namespace mll::probe

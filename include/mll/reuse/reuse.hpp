@@ -32,7 +32,8 @@ struct ReuseOptions {
 };
 
 // Reads prompt templates, one per line (blank lines and '#' comments skipped); each must contain
-// "{class}". Throws DataError naming the file and line.
+// "{class}", or "{c}" as CLIP_benchmark's zeroshot_classification_templates.txt writes it.
+// Throws DataError naming the file and line.
 std::vector<std::string> read_templates(const std::string& path);
 
 // The class prompt embeddings of one model: per class the mean of its templates' (unit) embeddings,

@@ -21,9 +21,13 @@ struct Task {
   // Images: at most one of these is set (resolved against the task file's directory).
   std::string images_dir;
   std::string images_manifest;
+  std::string images_shards;          // webdataset shards: a .tar, a folder, or a brace pattern
+  std::string class_field = "label";  // with shards: the .json field of a sample's class
   bool labeled = false;
 
-  bool has_images() const noexcept { return !images_dir.empty() || !images_manifest.empty(); }
+  bool has_images() const noexcept {
+    return !images_dir.empty() || !images_manifest.empty() || !images_shards.empty();
+  }
   // Index of a class name, or -1. Does not throw.
   std::int32_t class_index(const std::string& name) const noexcept;
 };
@@ -48,10 +52,14 @@ struct TaskImage {
 };
 
 // The task's images in a deterministic order (class folders in class order, files sorted by name;
-// manifest lines in file order). Image files are *.jpg, *.jpeg, *.png (any case); other files are
-// ignored. Throws DataError naming the file or folder when the images are missing, a folder or
-// manifest line names a class not in the task, a listed file does not exist, or nothing is found;
-// UsageError when the task has no images.
+// manifest lines in file order; shards in spec order, each in archive order, paths being member
+// references, archive/image_ref.hpp). Image files are *.jpg, *.jpeg, *.png (any case); other files
+// are ignored. A shard sample's class is its `.cls` or JSON field `class_field`: a class name, or
+// an index (into classnames.txt beside the shards when there is one, else into the task's
+// classes). Throws DataError naming the file, folder or shard sample when the images are missing,
+// a folder, manifest line or sample names a class not in the task, a sample of a labeled task has
+// no class, a listed file does not exist, a shard is corrupt, or nothing is found; UsageError
+// when the task has no images.
 std::vector<TaskImage> list_images(const Task& task);
 
 }  // namespace mll::select

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -133,7 +135,7 @@ class ImageDecodeErrors : public ::testing::Test {
 TEST_F(ImageDecodeErrors, EmptyFile) { expect_data_error("empty.jpg", "", "empty file"); }
 
 TEST_F(ImageDecodeErrors, TextFile) {
-  expect_data_error("notes.jpg", "this is a text file, not a photo\n", "not a JPEG or PNG");
+  expect_data_error("notes.jpg", "this is a text file, not a photo\n", "not a JPEG, PNG or WebP");
 }
 
 TEST_F(ImageDecodeErrors, RandomBytes) {
@@ -144,7 +146,7 @@ TEST_F(ImageDecodeErrors, RandomBytes) {
     c = static_cast<char>(state >> 24);
   }
   bytes[0] = 0x17;  // make sure the noise does not start with a magic number
-  expect_data_error("noise.png", bytes, "not a JPEG or PNG");
+  expect_data_error("noise.png", bytes, "not a JPEG, PNG or WebP");
 }
 
 TEST_F(ImageDecodeErrors, UnsupportedFormatIsNamed) {
@@ -192,6 +194,51 @@ TEST_F(ImageDecodeErrors, DecompressionBombIsRefused) {
   crc ^= 0xffffffffu;
   for (int k = 0; k < 4; ++k) png[29 + k] = static_cast<char>(crc >> (24 - 8 * k));
   expect_data_error("bomb.png", png, "exceeds the limit");
+}
+
+// WebP (webdataset shards carry it) equals Pillow's convert("RGB"): lossy, lossless, and lossy
+// with alpha (dropped, not composited), files written by the system's Pillow at test time.
+TEST(ImageDecode, WebpMatchesPillowConvertRgb) {
+  const std::string python = "/usr/bin/python3";
+  if (std::system((python + " -c 'from PIL import features; "
+                            "assert features.check(\"webp\")' 2>/dev/null")
+                      .c_str()) != 0) {
+    GTEST_SKIP() << "python3-pil with WebP support is not installed";
+  }
+  test::ScratchDir dir;
+  std::ofstream(dir / "make.py") << R"(import sys
+from PIL import Image
+d, src = sys.argv[1], sys.argv[2]
+im = Image.open(src).convert("RGB").crop((0, 0, 301, 203))
+im.save(d + "/lossy.webp", quality=80)
+im.save(d + "/lossless.webp", lossless=True)
+rgba = im.convert("RGBA")
+rgba.putalpha(Image.linear_gradient("L").resize(im.size))
+rgba.save(d + "/alpha.webp", quality=70)
+for name in ["lossy", "lossless", "alpha"]:
+    with Image.open(d + "/" + name + ".webp") as w:
+        open(d + "/" + name + ".rgb", "wb").write(w.convert("RGB").tobytes())
+)";
+  ASSERT_EQ(std::system((python + " " + (dir / "make.py") + " " + dir.path() + " " +
+                         image_data("chelsea.jpg"))
+                            .c_str()),
+            0);
+  for (const std::string name : {"lossy", "lossless", "alpha"}) {
+    const RgbImage ours = decode_file(dir / (name + ".webp"));
+    EXPECT_EQ(ours.width(), 301) << name;
+    EXPECT_EQ(ours.height(), 203) << name;
+    const std::string pil = fs::read_file(dir / (name + ".rgb"));
+    ASSERT_EQ(pil.size(), ours.size_bytes()) << name;
+    EXPECT_EQ(std::memcmp(pil.data(), ours.data(), pil.size()), 0) << name;
+  }
+  const std::string webp = fs::read_file(dir / "lossy.webp");
+  EXPECT_EQ(detect_format(webp.data(), webp.size()), ImageFormat::kWebp);
+  try {
+    decode_memory(webp.substr(0, webp.size() / 2), "half.webp");
+    ADD_FAILURE() << "a truncated WebP decoded";
+  } catch (const DataError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("half.webp: WebP"));
+  }
 }
 
 TEST(ImageDecode, MissingFileIsADataErrorNamingIt) {
