@@ -4,7 +4,8 @@
 // HDF5) and its start-up costs about half a second of CPU before main. Most mll commands never
 // run a model (`graph show`, `inspect`, `store verify`, `plan`, `--help`), so libtorch lives in
 // its own shared library, libmll_torch.so (torch_runner.cpp, torch_authored.cpp), which the
-// zoo loads on first use: the first Model, set_threads(), a CUDA query or an authored model.
+// zoo loads on first use: the first Model, a CUDA query or an authored model (set_threads() only
+// records its count until then, so that labeling decodes while libtorch loads).
 // Only the engine's implementation includes libtorch headers; this interface passes flat
 // buffers and mll's own types, and errors cross it as mll exceptions (mll_core is one shared
 // library for the whole process, so their type identity is shared).
