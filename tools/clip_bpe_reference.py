@@ -3,14 +3,16 @@
 
 Re-implements open_clip's SimpleTokenizer (the algorithm OpenAI CLIP published) with the same
 libraries open_clip uses for text clean-up (html.unescape from the standard library, the `regex`
-module), except ftfy, which Debian does not package: like the C++ tokenizer, this reference skips
-ftfy.fix_text (docs/tokenizers.md lists what that changes).
+module), except ftfy, which Debian does not package: this reference skips ftfy.fix_text. The C++
+tokenizer ports ftfy; tools/openclip_tokenizer_reference.py runs open_clip 3.3.0 with ftfy 6.3.1 from
+../shared/deps and writes the test vectors from the strings defined here.
 
 Run with Debian's /usr/bin/python3 (needs python3-regex). Subcommands:
 
   encode [--context-length N]   one JSON string per stdin line -> ids per line
   check-published CSV           compare with the published vectors (text,token_ids_unpadded,...)
-  vectors OUT.tsv               write the C++ test vectors: JSON text, unpadded ids, ids padded to 77
+  vectors OUT.tsv               write vectors without ftfy (the checked-in ones come from
+                                tools/openclip_tokenizer_reference.py vectors)
   tables SRC_DIR TEST_DIR       write the generated C++ tables (HTML5 entities, Unicode properties)
                                 and the per-code-point test tables
 """
@@ -94,7 +96,7 @@ class ClipBpe:
 
     def encode(self, text):
         text = html.unescape(html.unescape(text)).strip()
-        text = regex.sub(r"\s+", " ", text).strip().lower()
+        text = " ".join(text.split()).strip().lower()  # open_clip 3.3.0's whitespace_clean
         out = [self.sot]
         for piece in self.split.findall(text):
             piece = "".join(self.byte_char[b] for b in piece.encode("utf-8"))

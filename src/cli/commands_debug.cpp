@@ -20,9 +20,11 @@ namespace {
 void tokenize_options(po::options_description& d, po::positional_options_description&) {
   d.add_options()("tokenizer",
                   po::value<std::string>()->default_value("clip-bpe")->value_name("KIND"),
-                  "clip-bpe or sentencepiece")(
+                  "clip-bpe, gpt2-bpe or sentencepiece")(
       "vocab", po::value<std::string>()->value_name("FILE"),
-      "vocabulary / model file (default for clip-bpe: mll's bpe_simple_vocab_16e6.txt.gz)")(
+      "vocabulary / model file (defaults: mll's CLIP merges for clip-bpe, GPT-2's "
+      "encoder.json for gpt2-bpe)")("merges", po::value<std::string>()->value_name("FILE"),
+                                    "gpt2-bpe: the merges file (default: GPT-2's vocab.bpe)")(
       "context-length", po::value<int>()->value_name("N"),
       "pad and truncate to N tokens as open_clip does (default: unpadded sot ... eot)");
 }
@@ -31,6 +33,7 @@ int tokenize_run(const po::variables_map& vm, distributed::Session& session) {
   tokenize::TokenizerSpec spec;
   spec.kind = vm["tokenizer"].as<std::string>();
   if (vm.count("vocab")) spec.vocab_path = vm["vocab"].as<std::string>();
+  if (vm.count("merges")) spec.merges_path = vm["merges"].as<std::string>();
   const bool padded = vm.count("context-length") != 0;
   if (padded) {
     spec.context_length = vm["context-length"].as<int>();

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "mll/core/error.hpp"
+#include "mll/zoo/tokenizer.hpp"
 
 namespace mll::feed {
 
@@ -21,15 +22,7 @@ image::PreprocessSpec preprocess_spec(const zoo::ModelSpec& spec) {
 }
 
 std::unique_ptr<tokenize::Tokenizer> make_tokenizer(const zoo::ModelSpec& spec) {
-  tokenize::TokenizerSpec t;
-  t.kind = spec.tokenizer.kind;
-  t.vocab_path = spec.tokenizer.vocab.empty() ? std::string() : spec.vocab_path();
-  t.context_length = spec.tokenizer.context_length;
-  try {
-    return tokenize::make_tokenizer(t);
-  } catch (const Error& e) {
-    MLL_THROW(DataError, "model '", spec.id, "': tokenizer: ", e.what());
-  }
+  return zoo::make_model_tokenizer(spec);
 }
 
 std::string preprocess_key(const image::PreprocessSpec& spec) {

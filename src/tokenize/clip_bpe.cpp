@@ -1,6 +1,4 @@
 // CLIP's byte-level BPE, as open_clip's SimpleTokenizer runs it.
-#include <zlib.h>
-
 #include <array>
 #include <cstdint>
 #include <mutex>
@@ -9,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "byte_bpe.hpp"
 #include "clip_split.hpp"
 #include "kinds.hpp"
 #include "mll/core/error.hpp"
@@ -24,80 +23,6 @@ constexpr std::size_t kMerges = 49152 - 256 - 2;
 constexpr std::int64_t kVocabSize = 512 + kMerges + 2;
 const std::string kStartText(kClipStartText);
 const std::string kEndText(kClipEndText);
-
-// The printable stand-ins CLIP gives bytes so that BPE never sees whitespace or control
-// characters: byte b is shown as code point char_of[b], and its vocabulary position follows
-// the order in which bytes are listed (printable ones first).
-struct ByteAlphabet {
-  std::array<char32_t, 256> char_of{};
-  std::array<int, 256> position{};
-};
-
-ByteAlphabet byte_alphabet() {
-  ByteAlphabet a;
-  std::vector<int> order;
-  auto printable = [](int b) {
-    return (b >= 0x21 && b <= 0x7E) || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-  };
-  for (int b = 0; b < 256; ++b) {
-    if (printable(b)) order.push_back(b);
-  }
-  int extra = 0;
-  for (int b = 0; b < 256; ++b) {
-    if (!printable(b)) {
-      order.push_back(b);
-      a.char_of[static_cast<std::size_t>(b)] = static_cast<char32_t>(256 + extra++);
-    } else {
-      a.char_of[static_cast<std::size_t>(b)] = static_cast<char32_t>(b);
-    }
-  }
-  for (std::size_t i = 0; i < order.size(); ++i) {
-    a.position[static_cast<std::size_t>(order[i])] = static_cast<int>(i);
-  }
-  return a;
-}
-
-// Closes a gzFile on every path; the explicit close() reports errors found only at the end.
-class GzipFile {
- public:
-  explicit GzipFile(const std::string& path) : file_(gzopen(path.c_str(), "rb")) {}
-  ~GzipFile() {
-    if (file_ != nullptr) gzclose(file_);
-  }
-  GzipFile(const GzipFile&) = delete;
-  GzipFile& operator=(const GzipFile&) = delete;
-
-  gzFile get() const noexcept { return file_; }
-  int close() noexcept {
-    const int rc = gzclose(file_);
-    file_ = nullptr;
-    return rc;
-  }
-
- private:
-  gzFile file_;
-};
-
-// Reads a gzip file whole (zlib also passes plain text through unchanged).
-std::string read_maybe_gzip(const std::string& path) {
-  fs::require_input_file(path, "CLIP BPE vocabulary");
-  GzipFile f(path);
-  if (f.get() == nullptr) MLL_THROW(DataError, path, ": cannot open CLIP BPE vocabulary");
-  std::string data;
-  std::array<char, 1 << 16> buf;
-  int n = 0;
-  while ((n = gzread(f.get(), buf.data(), static_cast<unsigned>(buf.size()))) > 0) {
-    data.append(buf.data(), static_cast<std::size_t>(n));
-  }
-  int err = Z_OK;
-  const std::string message = n < 0 ? gzerror(f.get(), &err) : "";
-  const int close_rc = f.close();
-  if (n < 0 || close_rc != Z_OK) {
-    MLL_THROW(DataError, path, ": CLIP BPE vocabulary is corrupt or truncated (zlib: ",
-              message.empty() ? std::string("error ") + std::to_string(close_rc) : message, ")");
-  }
-  return data;
-}
 
 class ClipBpe final : public Tokenizer {
  public:
@@ -136,7 +61,7 @@ class ClipBpe final : public Tokenizer {
   }
 
   void load(const std::string& path) {
-    const std::string data = read_maybe_gzip(path);
+    const std::string data = read_maybe_gzip(path, "CLIP BPE vocabulary");
     const ByteAlphabet alphabet = byte_alphabet();
     // Symbols are identified by their vocabulary id; the id of a string is its last position,
     // as in the dict open_clip builds, so equal strings always share an id.

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <iterator>
 
+#include "ftfy_fix.hpp"
 #include "mll/core/error.hpp"
 
 namespace mll::tokenize::detail {
@@ -193,6 +194,11 @@ std::u32string html_unescape(std::u32string_view text) {
   return out;
 }
 
+const char* html5_entity(std::string_view name) noexcept {
+  const HtmlEntity* e = find_entity(name);
+  return e == nullptr ? nullptr : e->value;
+}
+
 bool is_strip_space(char32_t c) noexcept { return in_ranges(kStripSpace, c); }
 bool is_regex_space(char32_t c) noexcept { return in_ranges(kRegexSpace, c); }
 
@@ -214,9 +220,9 @@ std::u32string whitespace_clean(std::u32string_view text) {
   std::u32string out;
   out.reserve(text.size());
   for (std::size_t i = 0; i < text.size();) {
-    if (is_regex_space(text[i])) {
+    if (is_strip_space(text[i])) {
       out.push_back(U' ');
-      while (i < text.size() && is_regex_space(text[i])) ++i;
+      while (i < text.size() && is_strip_space(text[i])) ++i;
     } else {
       out.push_back(text[i++]);
     }
@@ -243,7 +249,7 @@ std::u32string python_lower(std::u32string_view text) {
 }
 
 std::string clean_text(std::string_view text, bool lower) {
-  std::u32string s = decode_utf8(text);
+  std::u32string s = ftfy_fix_text(decode_utf8(text));
   s = html_unescape(html_unescape(s));
   s = whitespace_clean(strip(s));
   if (lower) s = python_lower(s);

@@ -20,7 +20,7 @@ void check_context_length(int context_length) {
 }  // namespace
 
 const std::vector<std::string>& known_kinds() {
-  static const std::vector<std::string> kinds = {"clip-bpe", "sentencepiece"};
+  static const std::vector<std::string> kinds = {"clip-bpe", "gpt2-bpe", "sentencepiece"};
   return kinds;
 }
 
@@ -67,14 +67,16 @@ std::vector<std::int64_t> fit_to_context(std::vector<std::int64_t> ids, int cont
 std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerSpec& spec) {
   check_context_length(spec.context_length);
   if (spec.kind == "clip-bpe") return detail::make_clip_bpe(spec);
+  if (spec.kind == "gpt2-bpe") return detail::make_gpt2_bpe(spec);
   if (spec.kind == "sentencepiece") return detail::make_sentencepiece(spec);
   std::string known;
   for (const auto& k : known_kinds()) known += (known.empty() ? "" : ", ") + k;
   MLL_THROW(UsageError, "unknown tokenizer kind '", spec.kind, "' (known: ", known, ")");
 }
 
-std::string default_clip_vocab_path() {
-  const std::string relative = "clip/bpe_simple_vocab_16e6.txt.gz";
+namespace {
+
+std::string default_data_path(const std::string& relative) {
   // An explicit MLL_DATA_DIR wins even when the file is missing there, so that a wrong setting
   // is reported instead of silently bypassed.
   if (const char* dir = std::getenv("MLL_DATA_DIR"); dir != nullptr && *dir != '\0') {
@@ -85,6 +87,14 @@ std::string default_clip_vocab_path() {
   if (std::filesystem::is_regular_file(build, ec)) return build;
   return std::string(MLL_TOKENIZE_DATA_DIR_INSTALL) + "/" + relative;
 }
+
+}  // namespace
+
+std::string default_clip_vocab_path() {
+  return default_data_path("clip/bpe_simple_vocab_16e6.txt.gz");
+}
+std::string default_gpt2_vocab_path() { return default_data_path("gpt2/encoder.json.gz"); }
+std::string default_gpt2_merges_path() { return default_data_path("gpt2/vocab.bpe.gz"); }
 
 std::string format_ids(const std::vector<std::int64_t>& ids) {
   std::string out;

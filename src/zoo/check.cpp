@@ -4,32 +4,23 @@
 #include <chrono>
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "mll/core/error.hpp"
+#include "mll/zoo/tokenizer.hpp"
 
 namespace mll::zoo {
 namespace {
 
-// CLIP BPE's start/end-of-text ids; other tokenizers only get ids every vocabulary has.
-constexpr std::int64_t kClipSot = 49406;
-constexpr std::int64_t kClipEot = 49407;
-
-std::vector<std::int64_t> random_tokens(const ModelSpec& spec, int batch, std::mt19937_64& rng) {
-  const int len = spec.tokenizer.context_length;
-  std::vector<std::int64_t> ids(static_cast<std::size_t>(batch) * len, 0);
-  const bool clip = spec.tokenizer.kind == "clip-bpe";
-  std::uniform_int_distribution<std::int64_t> token(1, clip ? kClipSot - 1 : 999);
-  std::uniform_int_distribution<int> length(1, std::max(1, std::min(len - 2, 16)));
-  for (int b = 0; b < batch; ++b) {
-    std::int64_t* row = ids.data() + static_cast<std::size_t>(b) * len;
-    const int n = length(rng);
-    int pos = 0;
-    if (clip) row[pos++] = kClipSot;
-    for (int i = 0; i < n && pos < len - 1; ++i) row[pos++] = token(rng);
-    row[pos] = clip ? kClipEot : 2;
-  }
-  return ids;
+// Real captions of the kinds labeling feeds, curly quotes and a ligature included, so that the
+// model's own tokenizer runs here as it will in `mll label`.
+const std::vector<std::string>& check_captions() {
+  static const std::vector<std::string> captions = {
+      "a photo of a golden retriever.", "it\u2019s a \u201ctabby cat\u201d on a sofa",
+      "a close-up photo of the \ufb01sh", "A bad photo of a red fox, 2 of them",
+      "itap of my espresso machine"};
+  return captions;
 }
 
 template <typename F>
@@ -72,7 +63,12 @@ CheckReport check_model(const ModelSpec& spec, const CheckOptions& options) {
     const int s = spec.image_size;
     std::vector<float> images(static_cast<std::size_t>(batch) * 3 * s * s);
     for (float& v : images) v = pixel(rng);
-    const std::vector<std::int64_t> ids = random_tokens(spec, batch, rng);
+    const auto tokenizer = make_model_tokenizer(spec);
+    std::vector<std::string> texts;
+    for (int b = 0; b < batch; ++b) {
+      texts.push_back(check_captions()[static_cast<std::size_t>(b) % check_captions().size()]);
+    }
+    const std::vector<std::int64_t> ids = tokenizer->encode_batch(texts);
 
     Matrix image;
     Matrix text;

@@ -176,6 +176,7 @@ json to_json(const ModelSpec& spec) {
   tok["kind"] = spec.tokenizer.kind;
   tok["context_length"] = spec.tokenizer.context_length;
   if (!spec.tokenizer.vocab.empty()) tok["vocab"] = spec.tokenizer.vocab;
+  if (!spec.tokenizer.merges.empty()) tok["merges"] = spec.tokenizer.merges;
   j["tokenizer"] = tok;
   j["logit_scale"] = spec.logit_scale;
   if (spec.imagenet_top1) j["imagenet_top1"] = *spec.imagenet_top1;
@@ -190,6 +191,8 @@ json to_json(const ModelSpec& spec) {
 std::string ModelSpec::model_path() const { return resolve(base_dir, model_file); }
 
 std::string ModelSpec::vocab_path() const { return resolve(base_dir, tokenizer.vocab); }
+
+std::string ModelSpec::merges_path() const { return resolve(base_dir, tokenizer.merges); }
 
 ModelSpec parse_sidecar(const std::string& json_text, const std::string& origin,
                         const std::string& base_dir) {
@@ -222,6 +225,7 @@ ModelSpec parse_sidecar(const std::string& json_text, const std::string& origin,
       "kind", std::vector<std::string>(std::begin(kTokenizerKinds), std::end(kTokenizerKinds)));
   spec.tokenizer.context_length = static_cast<int>(t.integer("context_length", 2, 65536));
   spec.tokenizer.vocab = t.string_or("vocab", "");
+  spec.tokenizer.merges = t.string_or("merges", "");
 
   spec.logit_scale = r.number("logit_scale", 0.0, 1e6, true);
   spec.imagenet_top1 = r.opt_number("imagenet_top1", 0.0, 1.0);

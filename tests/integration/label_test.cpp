@@ -362,6 +362,42 @@ TEST_F(LabelWorldTest, AFailingModelIsRecordedAndTheOthersFinish) {
   expect_verified();
 }
 
+// Tokenizer kinds beyond clip-bpe: a gpt2-bpe sidecar (RoBERTa's towers) passes zoo check and
+// labels; a sentencepiece sidecar without its model file fails zoo check with the one-line
+// error that label gives.
+TEST_F(LabelWorldTest, TokenizerKindsFailInZooCheckExactlyWhereLabelDoes) {
+  build(6, 1);
+  auto add_model = [&](const std::string& id, const std::string& kind) {
+    zoo::AuthoredModelParams p;
+    p.id = id;
+    p.embed_dim = 16;
+    p.image_size = 32;
+    p.vocab_size = 50265;  // RoBERTa's; GPT-2's ids reach 50256
+    auto model = zoo::write_authored_model(p, dir_ / "models");
+    model.spec.tokenizer.kind = kind;
+    zoo::save_sidecar(model.spec, model.sidecar_path);
+    const auto r = run_mll("zoo add " + model.sidecar_path + " --zoo " + zoo(), dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  };
+  add_model("roberta-like", "gpt2-bpe");
+  auto r = run_mll("zoo check --device cpu --threads 1 --models roberta-like --zoo " + zoo(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = label(" --models roberta-like");
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("labeled 1"), std::string::npos) << r.out;
+
+  add_model("xlmr-like", "sentencepiece");
+  const std::string error = "model 'xlmr-like': tokenizer: kind 'sentencepiece' needs";
+  r = run_mll("zoo check --device cpu --threads 1 --models xlmr-like --zoo " + zoo(), dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.out << r.err;
+  EXPECT_NE(r.out.find(error), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("tokenizer.vocab"), std::string::npos) << r.out;
+  r = label(" --models xlmr-like");
+  EXPECT_EQ(r.exit_code, 65) << r.out << r.err;
+  EXPECT_NE((r.out + r.err).find(error), std::string::npos) << r.out << r.err;
+  expect_verified();
+}
+
 // A run killed after a model's last commit but before it was finished leaves every row stored
 // and the model pending: the next run must finish it, not skip it.
 TEST_F(LabelWorldTest, AModelWithEveryRowStoredButNotFinishedIsFinishedByTheNextRun) {

@@ -1,8 +1,10 @@
 // Text tokenizers for the text towers of CLIP-style models.
 //
 // One interface over the kinds a model sidecar may name: "clip-bpe" (OpenAI CLIP's byte-level BPE,
-// byte-exact with open_clip's SimpleTokenizer apart from ftfy, see docs/tokenizers.md) and
-// "sentencepiece" (the XLM-R / NLLB text towers, with HF's fairseq id layout). Token ids are
+// byte-exact with open_clip 3.3.0's SimpleTokenizer, its ftfy clean-up included, see
+// docs/tokenizers.md), "gpt2-bpe" (GPT-2's byte-level BPE with GPT-2's or RoBERTa's id map, as
+// open_clip's HFTokenizer runs roberta-base) and "sentencepiece" (the XLM-R / NLLB text towers,
+// with HF's fairseq id layout). Token ids are
 // returned as flat int64 buffers so that callers hand them to any tensor library.
 //
 // A Tokenizer is immutable after construction and its const functions may be called from many
@@ -39,13 +41,17 @@ struct SentencePieceIds {
 };
 
 struct TokenizerSpec {
-  std::string kind = "clip-bpe";  // "clip-bpe" | "sentencepiece"
+  std::string kind = "clip-bpe";  // "clip-bpe" | "gpt2-bpe" | "sentencepiece"
   // clip-bpe: the merges file (gzip or plain text); empty means default_clip_vocab_path().
+  // gpt2-bpe: the id map, a JSON object token -> id (GPT-2's encoder.json, RoBERTa's vocab.json;
+  // gzip or plain); empty means default_gpt2_vocab_path().
   // sentencepiece: the SentencePiece model file (required).
   std::string vocab_path;
+  // gpt2-bpe only: the merges (vocab.bpe / merges.txt); empty means default_gpt2_merges_path().
+  std::string merges_path;
   int context_length = 77;  // the row length of encode_padded(text) and encode_batch
-  // sentencepiece only: open_clip's HFTokenizer cleans text like CLIP but keeps case unless the
-  // model config asks for lower case. clip-bpe always lower-cases.
+  // sentencepiece and gpt2-bpe: open_clip's HFTokenizer cleans text like CLIP but keeps case
+  // unless the model config asks for lower case. clip-bpe always lower-cases.
   bool lower_case = false;
   SentencePieceIds sentencepiece;  // sentencepiece only
 };
@@ -111,6 +117,11 @@ std::unique_ptr<Tokenizer> make_tokenizer(const TokenizerSpec& spec);
 // Throws UsageError when context_length < 2.
 std::vector<std::int64_t> fit_to_context(std::vector<std::int64_t> ids, int context_length,
                                          std::int64_t end_id, std::int64_t pad_id);
+
+// GPT-2's id map and merges shipped with mll (data/gpt2/encoder.json.gz, vocab.bpe.gz), found
+// as default_clip_vocab_path finds CLIP's. Do not throw except std::bad_alloc.
+std::string default_gpt2_vocab_path();
+std::string default_gpt2_merges_path();
 
 // The CLIP merges file shipped with mll: $MLL_DATA_DIR/clip/bpe_simple_vocab_16e6.txt.gz when
 // MLL_DATA_DIR is set, else the source tree's data/ when this build can still see it, else the

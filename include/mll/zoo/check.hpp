@@ -28,7 +28,8 @@ struct CheckOptions {
   std::uint64_t seed = 0;
 };
 
-// Loads the model, runs `batch` random images and random token sequences through both towers,
+// Builds the sidecar's tokenizer (make_model_tokenizer) and loads the model, runs `batch` random
+// images and real captions tokenized by that tokenizer through both towers,
 // verifies shapes, finiteness, equal widths (and the sidecar's embed_dim), unit norms after the
 // runner's normalisation, and that the sidecar's params matches the module's. Problems with the
 // model (DataError, IoError) are reported in the result, not thrown; throws UsageError when the

@@ -25,8 +25,12 @@ struct TokenizerSpec {
   std::string kind = "clip-bpe";
   int context_length = 77;
   // Vocabulary / tokenizer model file as written in the sidecar (relative to its directory);
-  // empty means the tokenizer's built-in default (CLIP's bpe_simple_vocab_16e6 for clip-bpe).
+  // empty means the tokenizer's built-in default (CLIP's bpe_simple_vocab_16e6 for clip-bpe,
+  // GPT-2's encoder.json for gpt2-bpe); sentencepiece requires one.
   std::string vocab;
+  // gpt2-bpe only (JSON key "merges"): the merges file; empty means GPT-2's vocab.bpe, which
+  // RoBERTa shares.
+  std::string merges;
 };
 
 struct ModelSpec {
@@ -56,6 +60,8 @@ struct ModelSpec {
   std::string model_path() const;
   // tokenizer.vocab resolved against base_dir; empty when the sidecar names none. Does not throw.
   std::string vocab_path() const;
+  // tokenizer.merges resolved likewise. Does not throw.
+  std::string merges_path() const;
 };
 
 // Reads and validates a sidecar. Every problem is a DataError "<path>: field 'x': what is wrong"

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "clip_split.hpp"
+#include "ftfy_fix.hpp"
 #include "mll/core/error.hpp"
 #include "test_paths.hpp"
 #include "text_clean.hpp"
@@ -79,14 +80,14 @@ TEST(TokenizeTextClean, HtmlUnescapeFollowsPython) {
   for (const auto& [in, want] : cases) EXPECT_EQ(unescape(in), want) << in;
 }
 
-TEST(TokenizeTextClean, WhitespaceCleanUsesPythonsTwoSpaceSets) {
-  // \s (White_Space) collapses; str.strip() also removes U+001C..U+001F at the ends only.
+TEST(TokenizeTextClean, WhitespaceCleanSplitsOnStrIsspace) {
+  // open_clip 3.3.0 joins str.split(), whose separators are str.isspace(): unlike the regex
+  // module's \s (White_Space), that includes U+001C..U+001F.
   EXPECT_EQ(encode_utf8(whitespace_clean(decode_utf8(" a \t\n b\u3000\u00a0c  "))), "a b c");
   EXPECT_EQ(encode_utf8(whitespace_clean(decode_utf8("\x1c"
                                                      "a\x1c"
                                                      "b\x1f"))),
-            "a\x1c"
-            "b");
+            "a b");
   EXPECT_EQ(clean_text("  &amp;nbsp;x&nbsp; ", true), "x");
   EXPECT_EQ(clean_text("A&#32;&#32;B", true), "a b");
   EXPECT_EQ(clean_text("", true), "");
@@ -178,6 +179,47 @@ TEST(TokenizeTextClean, SplitPieces) {
       "it",        "'s", "<start_of_text>",     "a", "1", "2", "3", "b", "!?",
       "caf\u00e9", "'s", "\U0001F600\U0001F600"};
   EXPECT_EQ(pieces, want);
+}
+
+std::string fix(const std::string& text) { return encode_utf8(ftfy_fix_text(decode_utf8(text))); }
+
+// Expected values are ftfy 6.3.1's own fix_text output (the parity test checks thousands more
+// against ftfy itself when ../shared/deps is present).
+TEST(TokenizeFtfy, FixesWhatFtfyFixes) {
+  EXPECT_EQ(fix("caf\u00c3\u00a9"), "caf\u00e9");
+  EXPECT_EQ(fix("na\u00c3\u00afve caf\u00e9"), "na\u00efve caf\u00e9");  // mixed encodings
+  EXPECT_EQ(fix("voil\u00c3 le travail"), "voil\u00e0 le travail");      // a lost A0
+  EXPECT_EQ(fix("\u00e2\u20ac\u0153 like this \u00e2\u20ac\ufffd"), "\" like this \ufffd");
+  EXPECT_EQ(fix("\u0080\u0093x\u0094"), "\u20ac\"x\"");  // C1 controls read as Windows-1252
+  EXPECT_EQ(fix("it\u2019s \u201cquoted\u201d"), "it's \"quoted\"");
+  EXPECT_EQ(fix("\ufb01sh \ufb02ower"), "fish flower");
+  EXPECT_EQ(fix("\uff21\uff22\uff23\u3000\uff11"), "ABC 1");
+  EXPECT_EQ(fix("cafe\u0301"), "caf\u00e9");
+  EXPECT_EQ(fix(std::string("a\x01"
+                            "b\x7f"
+                            "c\ufeffd")),
+            "abcd");
+  EXPECT_EQ(fix("\ufeffBOM"), "BOM");
+  EXPECT_EQ(fix("a\r\nb\rc\u2028d"), "a\nb\nc\nd");
+  EXPECT_EQ(fix("\x1b[36;44mblue\x1b[0m"), "blue");
+}
+
+TEST(TokenizeFtfy, HtmlEntities) {
+  EXPECT_EQ(fix("&amp;amp;amp;"), "&");  // unescaped until nothing changes
+  EXPECT_EQ(fix("P&EACUTE;REZ"), "P\u00c9REZ");
+  EXPECT_EQ(fix("&ntilde; &Ntilde; &NTILDE; &nTILDE;"), "\u00f1 \u00d1 \u00d1 &nTILDE;");
+  // Text that looks like HTML keeps its entities, and so does every line after it.
+  EXPECT_EQ(fix("&lt;b&gt; <i>"), "&lt;b&gt; <i>");
+  EXPECT_EQ(fix("x <b>\n&amp;"), "x <b>\n&amp;");
+  EXPECT_EQ(fix("&amp;\nx <b>"), "&\nx <b>");
+}
+
+TEST(TokenizeFtfy, BadnessHeuristic) {
+  EXPECT_TRUE(ftfy_is_bad(decode_utf8("caf\u00c3\u00a9")));
+  EXPECT_FALSE(ftfy_is_bad(decode_utf8("caf\u00e9")));
+  EXPECT_FALSE(ftfy_is_bad(decode_utf8("a photo of a cat")));
+  EXPECT_EQ(encode_utf8(ftfy_fix_encoding(decode_utf8("\u00c3\u00a9t\u00c3\u00a9"))),
+            "\u00e9t\u00e9");
 }
 
 }  // namespace

@@ -63,6 +63,35 @@ def encode_text(self, t: Tensor) -> Tensor:
   EXPECT_NE(r.message.find("parameters"), std::string::npos) << r.message;
 }
 
+// zoo check runs the sidecar's own tokenizer, so that it fails where `mll label` would.
+TEST(ZooCheck, RunsTheSidecarsTokenizer) {
+  mll::test::ScratchDir dir;
+  AuthoredModelParams p;
+  p.id = "roberta-like";
+  p.embed_dim = 16;
+  p.image_size = 32;
+  p.vocab_size = 50265;  // RoBERTa's; GPT-2's ids reach 50256
+  AuthoredModel m = write_authored_model(p, dir.path());
+  m.spec.tokenizer.kind = "gpt2-bpe";
+  CheckReport r = check_model(m.spec);
+  EXPECT_TRUE(r.ok) << r.message;
+
+  m.spec.id = "xlmr-like";
+  m.spec.tokenizer.kind = "sentencepiece";
+  r = check_model(m.spec);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find("model 'xlmr-like': tokenizer: kind 'sentencepiece' needs"),
+            std::string::npos)
+      << r.message;
+  EXPECT_NE(r.message.find("tokenizer.vocab"), std::string::npos) << r.message;
+  EXPECT_EQ(r.message.find('\n'), std::string::npos) << r.message;
+
+  m.spec.tokenizer.vocab = "missing.model";
+  r = check_model(m.spec);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.message.find(dir / "missing.model"), std::string::npos) << r.message;
+}
+
 TEST(ZooCheck, UnavailableDeviceIsAUsageError) {
   if (cuda_available()) GTEST_SKIP() << "CUDA is available here";
   mll::test::ScratchDir dir;
