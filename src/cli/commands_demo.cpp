@@ -6,8 +6,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -24,6 +22,7 @@
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
 #include "mll/graph/graph.hpp"
+#include "mll/reuse/summary.hpp"
 
 namespace mll::cli {
 namespace {
@@ -79,17 +78,8 @@ class Steps {
   std::vector<std::pair<std::string, double>> timings_;
 };
 
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) MLL_THROW(DataError, path, ": missing");
-  return nlohmann::json::parse(in);
-}
-
-std::string pct(double value) {
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(1) << 100.0 * value;
-  return s.str();
-}
+// MLL at k = 1 with every baseline, and at k = 3 alone.
+const std::vector<int> kDemoKs = {1, 3};
 
 void demo_options(po::options_description& d, po::positional_options_description&) {
   d.add_options()("out,o", po::value<std::string>()->default_value("mll-demo")->value_name("DIR"),
@@ -151,71 +141,47 @@ int demo_run(const po::variables_map& vm, distributed::Session& session) {
     if (entry.path().extension() == ".json") tasks.push_back(entry.path().string());
   }
   std::sort(tasks.begin(), tasks.end());
-  const std::vector<std::string> columns = {"MLL k=1", "MLL k=3",    "INB",   "INB-3",
-                                            "Random",  "All models", "Oracle"};
-  std::vector<std::vector<double>> rows;
-  std::vector<std::string> names, reports;
+  std::vector<reuse::TaskReports> results;
   for (const auto& task : tasks) {
     const std::string name = stdfs::path(task).stem().string();
     const std::string dir = out + "/tasks/" + name;
     stdfs::create_directories(dir);
     const std::string common = " --store " + quote(store) + " --task " + quote(task) + " --zoo " +
                                quote(world + "/zoo.json");
-    for (int k : {1, 3}) {
+    reuse::TaskReports result;
+    result.name = name;
+    for (int k : kDemoKs) {
       const std::string tag = name + "-k" + std::to_string(k);
       const std::string selection = dir + "/selection-k" + std::to_string(k) + ".json";
       steps.run("select-" + tag, mll + " select" + common + " --k " + std::to_string(k) +
                                      " --out " + quote(selection));
+      const std::string reuse_dir = dir + "/k" + std::to_string(k);
       steps.run("reuse-" + tag, mll + " reuse" + common + " --selection " + quote(selection) +
-                                    " --out " + quote(dir + "/k" + std::to_string(k)) +
-                                    (k == 3 ? " --no-baselines" : ""));
+                                    " --out " + quote(reuse_dir) +
+                                    (k != kDemoKs.front() ? " --no-baselines" : ""));
+      result.reports.push_back(reuse_dir + "/report.json");
     }
-    const auto k1 = read_json(dir + "/k1/report.json");
-    const auto k3 = read_json(dir + "/k3/report.json");
-    std::map<std::string, double> top1;
-    for (const auto& m : k1["methods"]) top1[m["name"].get<std::string>()] = m.value("top1", NAN);
-    for (const auto& m : k3["methods"]) {
-      if (m["name"] == "MLL") top1["MLL k=3"] = m.value("top1", NAN);
-    }
-    top1["MLL k=1"] = top1["MLL"];
-    std::vector<double> row;
-    for (const auto& c : columns) row.push_back(top1.count(c) ? top1[c] : NAN);
-    rows.push_back(row);
-    names.push_back(name);
-    reports.push_back(dir + "/k1/report.html");
+    result.html = dir + "/k" + std::to_string(kDemoKs.front()) + "/report.html";
+    results.push_back(result);
   }
 
-  // The table: top-1 accuracy (%) per task and on average.
+  // The table: top-1 accuracy (%) per task and on average; the same table `mll run` writes.
+  const auto table = reuse::summarize(kDemoKs, results);
+  reuse::write_summary(table, "mll demo: top-1 accuracy on the synthetic tasks", out);
   std::cout << "\nTop-1 accuracy (%) on the synthetic tasks (" << vm["models"].as<int>()
-            << " models, world seed " << vm["seed"].as<std::uint64_t>() << "):\n\n| task |";
-  for (const auto& c : columns) std::cout << " " << c << " |";
-  std::cout << "\n|---|";
-  for (std::size_t c = 0; c < columns.size(); ++c) std::cout << "---|";
-  std::cout << "\n";
-  std::vector<double> sums(columns.size(), 0.0);
-  for (std::size_t t = 0; t < rows.size(); ++t) {
-    std::cout << "| " << names[t] << " |";
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      std::cout << " " << pct(rows[t][c]) << " |";
-      sums[c] += rows[t][c];
-    }
-    std::cout << "\n";
-  }
-  std::cout << "| **average** |";
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    std::cout << " **" << pct(sums[c] / static_cast<double>(std::max<std::size_t>(1, rows.size())))
-              << "** |";
-  }
+            << " models, world seed " << vm["seed"].as<std::uint64_t>() << "):\n\n"
+            << reuse::summary_markdown(table);
   const double total =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << "\n\nRandom is the mean over 5 seeds; Oracle (best single model on the test labels)"
+  std::cout << "\nRandom is the mean over 5 seeds; Oracle (best single model on the test labels)"
                " is an upper reference.\n"
             << "Times: synth " << std::fixed << std::setprecision(0) << steps.seconds("synth")
             << " s, label " << steps.seconds("label") << " s on " << ranks
             << " rank(s), select+reuse " << steps.seconds("select") + steps.seconds("reuse")
             << " s, total " << total << " s.\n"
-            << "Reports: " << (reports.empty() ? std::string("-") : reports.front())
-            << (reports.size() > 1 ? " (and one per task under " + out + "/tasks)" : "") << "\n"
+            << "Reports: " << (results.empty() ? std::string("-") : results.front().html)
+            << (results.size() > 1 ? " (and one per task under " + out + "/tasks)" : "") << "\n"
+            << "Summary: " << out << "/summary.html (and summary.csv, summary.json)\n"
             << "Store: " << store << " (mll inspect " << store << ")\n";
   return 0;
 }

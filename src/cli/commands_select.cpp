@@ -1,6 +1,8 @@
 // mll select | reuse | run
+#include <algorithm>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "command.hpp"
@@ -13,6 +15,7 @@
 #include "mll/graph/wordnet.hpp"
 #include "mll/label/job.hpp"
 #include "mll/reuse/reuse.hpp"
+#include "mll/reuse/summary.hpp"
 #include "mll/select/match.hpp"
 #include "mll/select/selection_file.hpp"
 #include "mll/select/text_cache.hpp"
@@ -23,10 +26,17 @@
 namespace mll::cli {
 namespace {
 
-void select_only_options(po::options_description& d) {
-  d.add_options()("k", po::value<int>()->default_value(1)->value_name("K"), "models per class")(
-      "alpha", real_value(0.7)->value_name("A"),
-      "weight of the class's own score against the mean over classes (Eq. 7)")(
+// `k_grid`: --k takes a comma-separated list (mll run's grid over k) instead of one number.
+void select_only_options(po::options_description& d, bool k_grid = false) {
+  if (k_grid) {
+    d.add_options()("k", po::value<std::string>()->default_value("1")->value_name("K[,K...]"),
+                    "models per class; a list runs each (the first with the baselines, the others "
+                    "MLL only, in k<K>/)");
+  } else {
+    d.add_options()("k", po::value<int>()->default_value(1)->value_name("K"), "models per class");
+  }
+  d.add_options()("alpha", real_value(0.7)->value_name("A"),
+                  "weight of the class's own score against the mean over classes (Eq. 7)")(
       "metric", po::value<std::string>()->default_value("precision")->value_name("M"),
       "per-node score: precision, recall or f1")(
       "mix", po::value<std::string>()->default_value("all")->value_name("all|others"),
@@ -81,11 +91,13 @@ struct SelectOutcome {
   select::MatchResult match;
 };
 
-// Matching and selection against an open store; writes `out` and the store's copy.
+// Matching and selection of the task in `task_path` with `k` models per class against an open
+// store; writes `out` and the store's copy. Throws what load_task, matching and selection throw,
+// UsageError for a bad option.
 SelectOutcome run_select(const po::variables_map& vm, const store::Store& store,
-                         const std::string& out) {
+                         const std::string& task_path, int k, const std::string& out) {
   SelectOutcome o;
-  o.task = select::load_task(vm["task"].as<std::string>());
+  o.task = select::load_task(task_path);
   std::vector<zoo::ModelSpec> specs;
   std::vector<std::string> order;
   if (vm.count("zoo")) {
@@ -135,8 +147,8 @@ SelectOutcome run_select(const po::variables_map& vm, const store::Store& store,
   const auto nodes = select::task_nodes(store, class_nodes, weights);
   select::SelectOptions so;
   if (vm.count("threads")) so.threads = vm["threads"].as<int>();
-  if (vm["k"].as<int>() < 1) MLL_THROW(UsageError, "--k must be at least 1");
-  so.k = static_cast<std::size_t>(vm["k"].as<int>());
+  if (k < 1) MLL_THROW(UsageError, "--k must be at least 1");
+  so.k = static_cast<std::size_t>(k);
   so.alpha = vm["alpha"].as<double>();
   so.metric = select::parse_metric(vm["metric"].as<std::string>());
   so.mix = select::parse_mix(vm["mix"].as<std::string>());
@@ -201,7 +213,7 @@ void select_options(po::options_description& d, po::positional_options_descripti
 int select_run(const po::variables_map& vm, distributed::Session& session) {
   const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
   const std::string out = vm["out"].as<std::string>();
-  const auto o = run_select(vm, store, out);
+  const auto o = run_select(vm, store, vm["task"].as<std::string>(), vm["k"].as<int>(), out);
   print_selection(o, store, out);
   return 0;
 }
@@ -233,11 +245,13 @@ reuse::ReuseOptions reuse_options(const po::variables_map& vm) {
   return options;
 }
 
+// `baselines`: false runs the selected models only, whatever --no-baselines says.
 int do_reuse(const store::Store& store, const select::Task& task,
              const select::SelectionFile& selection, const po::variables_map& vm,
-             const std::string& dir) {
+             const std::string& dir, bool baselines = true) {
   const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
   auto options = reuse_options(vm);
+  options.baselines = options.baselines && baselines;
   if (!vm.count("templates") && !task.images_shards.empty()) {
     // CLIP_benchmark's layout carries the dataset's own zero-shot templates beside the shards.
     const auto file =
@@ -272,20 +286,147 @@ int reuse_run(const po::variables_map& vm, distributed::Session& session) {
 }
 
 void run_cmd_options(po::options_description& d, po::positional_options_description&) {
-  common_options(d);
-  d.add_options()("zoo,z", po::value<std::string>()->default_value("zoo.json")->value_name("FILE"),
-                  "zoo manifest: models to label (what is missing), text towers, model files")(
+  d.add_options()("store,s",
+                  po::value<std::string>()->default_value("store.h5")->value_name("FILE"),
+                  "label store")(
+      "task,t",
+      po::value<std::vector<std::string>>()->required()->composing()->value_name("FILE|DIR"),
+      "task spec (docs/tasks.md), or a folder whose *.json files are task specs; repeatable")(
+      "zoo,z", po::value<std::string>()->default_value("zoo.json")->value_name("FILE"),
+      "zoo manifest: models to label (what is missing), text towers, model files")(
       "out,o", po::value<std::string>()->required()->value_name("DIR"),
-      "output folder (selection.json, report.json, report.html, predictions.csv)");
-  select_only_options(d);
+      "output folder: per task (in DIR itself for one task, DIR/<task> for several) "
+      "selection.json, "
+      "report.json, report.html, predictions.csv; summary.csv, summary.json, summary.html")(
+      "force", po::bool_switch(),
+      "recompute tasks whose results already exist in the output folder");
+  select_only_options(d, /*k_grid=*/true);
   reuse_only_options(d);
+}
+
+// --k of mll run: "1" or "1,3": distinct values >= 1, in the order given.
+std::vector<int> parse_k_grid(const std::string& text) {
+  std::vector<int> ks;
+  for (const auto& item : split_ids(text)) {
+    if (item.size() > 4 || item.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(item) < 1) {
+      MLL_THROW(UsageError, "--k ", text, ": '", item, "' is not a count >= 1");
+    }
+    const int k = std::stoi(item);
+    if (std::find(ks.begin(), ks.end(), k) != ks.end())
+      MLL_THROW(UsageError, "--k ", text, ": ", k, " is given twice");
+    ks.push_back(k);
+  }
+  if (ks.empty()) MLL_THROW(UsageError, "--k is empty");
+  return ks;
+}
+
+// The task files --task names: files as given, folders as their *.json files in name order.
+// Throws UsageError for a folder without task files.
+std::vector<std::string> task_files(const std::vector<std::string>& args) {
+  std::vector<std::string> files;
+  for (const auto& arg : args) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(arg, ec)) {
+      files.push_back(arg);  // load_task names it if it is missing
+      continue;
+    }
+    std::vector<std::string> found;
+    for (const auto& entry : std::filesystem::directory_iterator(arg, ec)) {
+      if (entry.path().extension() == ".json" && !entry.is_directory())
+        found.push_back(entry.path().string());
+    }
+    if (ec) MLL_THROW(UsageError, arg, ": cannot list the task folder: ", ec.message());
+    if (found.empty()) MLL_THROW(UsageError, arg, ": no task files (*.json) in the folder");
+    std::sort(found.begin(), found.end());
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
+// One task of a run and where its results go: the first k in `dir`, each further k in dir/k<K>.
+struct RunTask {
+  std::string file;
+  select::Task task;
+  std::string dir;
+
+  std::string k_dir(const std::vector<int>& ks, std::size_t i) const {
+    return i == 0 ? dir : dir + "/k" + std::to_string(ks[i]);
+  }
+  // Whether every k has its result (report.json, or selection.json for a task without images).
+  bool done(const std::vector<int>& ks) const {
+    const std::string result = task.has_images() ? "/report.json" : "/selection.json";
+    for (std::size_t i = 0; i < ks.size(); ++i) {
+      if (!std::filesystem::exists(k_dir(ks, i) + result)) return false;
+    }
+    return true;
+  }
+  reuse::TaskReports reports(const std::vector<int>& ks, bool reused) const {
+    reuse::TaskReports r;
+    r.name = task.name;
+    r.reused = reused;
+    if (!task.has_images()) return r;
+    for (std::size_t i = 0; i < ks.size(); ++i) r.reports.push_back(k_dir(ks, i) + "/report.json");
+    r.html = dir + "/report.html";
+    return r;
+  }
+};
+
+// Loads every task before anything runs, so a bad file in the list fails the run at once (its
+// DataError names it). Several tasks get a folder each, named by the task: UsageError when two
+// share a name.
+std::vector<RunTask> load_run_tasks(const std::vector<std::string>& args, const std::string& dir) {
+  std::vector<RunTask> tasks;
+  for (const auto& file : task_files(args)) tasks.push_back({file, select::load_task(file), dir});
+  if (tasks.size() < 2) return tasks;
+  std::map<std::string, std::string> seen;
+  for (auto& t : tasks) {
+    const auto [it, fresh] = seen.emplace(t.task.name, t.file);
+    if (!fresh) {
+      MLL_THROW(UsageError, t.file, ": task name '", t.task.name, "' is also the name of ",
+                it->second, " (each task's results go to a folder named after it)");
+    }
+    t.dir = dir + "/" + t.task.name;
+  }
+  return tasks;
+}
+
+// Selection and (when the task has images) reuse of one task at every k of the grid.
+void run_task(const po::variables_map& vm, const store::Store& store, const RunTask& t,
+              const std::vector<int>& ks) {
+  for (std::size_t i = 0; i < ks.size(); ++i) {
+    const std::string dir = t.k_dir(ks, i);
+    std::filesystem::create_directories(dir);
+    const std::string out = dir + "/selection.json";
+    const auto o = run_select(vm, store, t.file, ks[i], out);
+    print_selection(o, store, out);
+    if (!o.task.has_images()) {
+      std::cout << "the task lists no images: selection only\n";
+      continue;
+    }
+    // The baselines do not depend on k: the first k computes them, the others reuse MLL only.
+    do_reuse(store, o.task, select::read_selection(out), vm, dir, /*baselines=*/i == 0);
+  }
 }
 
 int run_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string path = vm["store"].as<std::string>();
   const std::string dir = vm["out"].as<std::string>();
-  select::load_task(vm["task"].as<std::string>());  // fail on a bad task before labeling
-  {
+  const auto ks = parse_k_grid(vm["k"].as<std::string>());
+  const auto tasks = load_run_tasks(vm["task"].as<std::vector<std::string>>(), dir);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) MLL_THROW(UsageError, dir, ": cannot create the output folder: ", ec.message());
+  const bool force = vm["force"].as<bool>();
+  std::vector<bool> reused;
+  for (const auto& t : tasks) {
+    reused.push_back(!force && t.done(ks));
+    if (reused.back()) {
+      log::info("task ", t.task.name, ": results exist in ", t.dir,
+                ", read as they are (--force recomputes)");
+    }
+  }
+  if (std::find(reused.begin(), reused.end(), false) != reused.end()) {
     const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
     label::LabelOptions options;
     options.run = run_options(vm);
@@ -295,17 +436,22 @@ int run_run(const po::variables_map& vm, distributed::Session& session) {
     const auto report = distributed::label_here(path, manifest.load_all(), options);
     std::cout << "labeled " << report.labeled.size() << ", already done " << report.skipped.size()
               << ", failed " << report.failed.size() << "\n";
+    const auto store = store::Store::open(path, store::Store::Mode::kRead);
+    for (std::size_t i = 0; i < tasks.size(); ++i) {
+      if (!reused[i]) run_task(vm, store, tasks[i], ks);
+    }
   }
-  std::filesystem::create_directories(dir);
-  const auto store = store::Store::open(path, store::Store::Mode::kRead);
-  const std::string out = dir + "/selection.json";
-  const auto o = run_select(vm, store, out);
-  print_selection(o, store, out);
-  if (!o.task.has_images()) {
-    std::cout << "the task lists no images: selection only\n";
-    return 0;
-  }
-  return do_reuse(store, o.task, select::read_selection(out), vm, dir);
+  std::vector<reuse::TaskReports> results;
+  for (std::size_t i = 0; i < tasks.size(); ++i) results.push_back(tasks[i].reports(ks, reused[i]));
+  const auto table = reuse::summarize(ks, results);
+  const std::string title = "mll run: top-1 accuracy over " + std::to_string(tasks.size()) +
+                            (tasks.size() == 1 ? " task" : " tasks");
+  reuse::write_summary(table, title, dir);
+  std::cout << "\nTop-1 accuracy (%) over " << tasks.size()
+            << (tasks.size() == 1 ? " task" : " tasks") << " ("
+            << std::count(reused.begin(), reused.end(), true) << " read from earlier results):\n\n"
+            << reuse::summary_markdown(table) << "\nsummary: " << dir << "/summary.html\n";
+  return 0;
 }
 
 }  // namespace
@@ -325,10 +471,14 @@ void add_select_commands(std::vector<Command>& commands) {
                       reuse_cmd_options, reuse_run});
   commands.back().example =
       "mll reuse --task tasks/pets.json --selection pets.selection.json --out pets-report";
-  commands.push_back({"run", "label what is missing, select, reuse: one job",
-                      "--task T --out DIR [--store S] [--zoo Z]", run_cmd_options, run_run, true});
+  commands.push_back({"run",
+                      "label what is missing, select, reuse: one job over one or several tasks, "
+                      "one table",
+                      "--task T|DIR [--task ...] --out DIR [--store S] [--zoo Z] [--k K[,K...]] "
+                      "[--force]",
+                      run_cmd_options, run_run, true});
   commands.back().example =
-      "mll run --task tasks/pets.json --out pets-run --store store.h5 --zoo zoo.json";
+      "mll run --task tasks/ --k 1,3 --out grid --store store.h5 --zoo zoo.json";
 }
 
 }  // namespace mll::cli

@@ -1,4 +1,4 @@
-// mll probe build | label | inspect | store verify | store rm-model | zoo show
+// mll probe build | label | inspect | store verify | store rm-model | store export | zoo show
 #include <algorithm>
 #include <filesystem>
 #include <iomanip>
@@ -20,6 +20,7 @@
 #include "mll/probe/sampling.hpp"
 #include "mll/probe/sources.hpp"
 #include "mll/schedule/memory.hpp"
+#include "mll/store/export.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
 #include "mll/zoo/runner.hpp"
@@ -361,6 +362,38 @@ int rm_run(const po::variables_map& vm, distributed::Session& session) {
   return 0;
 }
 
+void export_options(po::options_description& d, po::positional_options_description&) {
+  d.add_options()("format", po::value<std::string>()->default_value("npy")->value_name("npy"),
+                  "what to write (npy: numpy arrays plus CSV metadata)")(
+      "models", po::value<std::string>()->value_name("ID,..."),
+      "models to export (default: every done model)")(
+      "dtype", po::value<std::string>()->default_value("float32")->value_name("float16|float32"),
+      "element type of the arrays (the store keeps float16: either is exact)")(
+      "out,o", po::value<std::string>()->required()->value_name("DIR"), "output folder")(
+      "force", po::bool_switch(), "replace files of an earlier export");
+  store_option(d);
+}
+
+int export_run(const po::variables_map& vm, distributed::Session& session) {
+  if (vm["format"].as<std::string>() != "npy") {
+    MLL_THROW(UsageError, "--format ", vm["format"].as<std::string>(), ": only npy is written");
+  }
+  store::ExportOptions options;
+  options.type = store::parse_npy_type(vm["dtype"].as<std::string>());
+  if (vm.count("models")) {
+    options.models = split_ids(vm["models"].as<std::string>());
+    if (options.models.empty()) MLL_THROW(UsageError, "--models is empty");
+  }
+  options.force = vm["force"].as<bool>();
+  const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
+  const std::string out = vm["out"].as<std::string>();
+  const auto result = store::export_npy(store, out, options);
+  std::cout << "exported " << result.models.size() << " model(s) (" << store.probe().image_count()
+            << " images, " << store.captions().size() << " captions, "
+            << vm["dtype"].as<std::string>() << ") to " << out << "\n";
+  return 0;
+}
+
 void show_options(po::options_description& d, po::positional_options_description& p) {
   d.add_options()("model", po::value<std::string>()->required()->value_name("ID"), "model id")(
       "top", po::value<int>()->default_value(8)->value_name("N"), "subtrees to list each way")(
@@ -436,6 +469,13 @@ void add_store_commands(std::vector<Command>& commands) {
   commands.push_back({"store rm-model", "remove a model's labels from a store",
                       "ID [--store store.h5]", rm_options, rm_run});
   commands.back().example = "mll store rm-model ViT-B-32 --store store.h5";
+  commands.push_back({"store export",
+                      "embeddings as .npy per model plus CSV metadata (faiss, clip-retrieval)",
+                      "--out DIR [--format npy] [--models ID,...] [--dtype float16|float32] "
+                      "[--store store.h5] [--force]",
+                      export_options, export_run});
+  commands.back().example =
+      "mll store export --format npy --models ViT-B-32 --dtype float16 --out emb --store store.h5";
   commands.push_back({"zoo show", "a model's label for people: its best and worst subtrees",
                       "ID [--store store.h5]", show_options, show_run});
   commands.back().example = "mll zoo show ViT-B-32 --store store.h5 --top 5";

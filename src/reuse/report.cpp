@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "html.hpp"
 #include "mll/core/error.hpp"
 #include "mll/reuse/reuse.hpp"
 #include "mll/select/selection_file.hpp"
@@ -13,6 +14,8 @@
 namespace mll::reuse {
 namespace {
 
+using html::escape;
+using html::heat_colour;
 using nlohmann::json;
 
 json number(double v) { return std::isnan(v) ? json(nullptr) : json(v); }
@@ -30,44 +33,10 @@ std::string fixed(double v, int digits) {
   return buffer;
 }
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (const char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 std::string join(const std::vector<std::string>& items, const std::string& sep) {
   std::string out;
   for (std::size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
   return out;
-}
-
-// A colour from white (0) to dark blue (1).
-std::string heat_colour(double v) {
-  const double t = std::min(1.0, std::max(0.0, v));
-  const int r = static_cast<int>(247 - t * (247 - 8));
-  const int g = static_cast<int>(251 - t * (251 - 48));
-  const int b = static_cast<int>(255 - t * (255 - 107));
-  char buffer[16];
-  std::snprintf(buffer, sizeof buffer, "#%02x%02x%02x", r, g, b);
-  return buffer;
 }
 
 }  // namespace

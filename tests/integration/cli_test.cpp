@@ -1,6 +1,7 @@
 // The mll command line, run as a user runs it: exit codes, one-line errors, outputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -185,12 +186,34 @@ TEST(Cli, GraphIsReadableWithH5py) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
-TEST(Cli, DemoRuns) {
+// The markdown table of a demo or run output: from its header line to the average row.
+std::string table_of(const std::string& out) {
+  const auto begin = out.find("| task |");
+  const auto end = out.find("| **average** |", begin);
+  if (begin == std::string::npos || end == std::string::npos) return "";
+  return out.substr(begin, out.find('\n', end) - begin);
+}
+
+// mll run over the demo's tasks, on the demo's store and zoo, writes the demo's table.
+TEST(Cli, DemoRunsAndRunOverItsTasksWritesTheSameTable) {
   ScratchDir dir;
-  const auto r = run_mll("demo --out " + (dir / "demo"), dir);
+  auto r = run_mll("demo --out " + (dir / "demo"), dir);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(std::filesystem::exists(dir / "demo/graph.h5"));
   EXPECT_NE(r.out.find("nodes            1860"), std::string::npos);
+  const std::string demo_table = table_of(r.out);
+  ASSERT_FALSE(demo_table.empty()) << r.out;
+  EXPECT_NE(slurp(dir / "demo/summary.html").find("id=\"summary-table\""), std::string::npos);
+
+  r = run_mll("run --store " + (dir / "demo/store.h5") + " --zoo " + (dir / "demo/world/zoo.json") +
+                  " --task " + (dir / "demo/world/tasks") + " --k 1,3 --out " + (dir / "run"),
+              dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("over 5 tasks"), std::string::npos) << r.out;
+  EXPECT_EQ(table_of(r.out), demo_table);
+  const std::string csv = slurp(dir / "demo/summary.csv");
+  EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 7) << csv;  // header, 5 tasks, average
+  EXPECT_EQ(slurp(dir / "run/summary.csv"), csv);
 }
 
 }  // namespace

@@ -3,7 +3,9 @@
 // (opened in headless Chromium), mll run, and bad inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -187,6 +189,163 @@ TEST_F(SelectWorldTest, RunLabelsWhatIsMissingThenSelectsAndReuses) {
   EXPECT_NE(r.out.find("labeled 1, already done 3"), std::string::npos) << r.out;
   EXPECT_EQ(load(dir_ / "run/selection.json")["models"].size(), 4u);
   EXPECT_TRUE(stdfs::exists(dir_ / "run/report.html"));
+}
+
+// Several tasks in one call: one folder per task, one table; a rerun reads what exists.
+TEST_F(SelectWorldTest, RunOverSeveralTasksWritesOneTableAndSkipsWhatExists) {
+  stdfs::create_directories(dir_ / "tasks");
+  std::ofstream(dir_ / "tasks/pets.json")
+      << R"({"name": "pets", "classes": ["Chihuahua", "golden retriever", "pugs", "goldfish"],
+             "domain": "photos of pets", "images": {"dir": "../target"}})";
+  const std::string args = "run --store " + store() + " --zoo " + zoo() + " --task " +
+                           (dir_ / "tasks") + " --k 1,2 --out " + (dir_ / "grid") + kFlags;
+  // A second task on three of the classes: its folder holds only its own classes.
+  stdfs::create_directories(dir_ / "dogs_images");
+  for (const std::string c : {"Chihuahua", "golden retriever", "pugs"})
+    stdfs::copy(dir_ / ("target/" + c), dir_ / ("dogs_images/" + c));
+  std::ofstream(dir_ / "tasks/dogs.json")
+      << R"({"name": "dogs", "classes": ["Chihuahua", "golden retriever", "pugs"],
+             "images": {"dir": "../dogs_images"}})";
+  auto r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const std::string t : {"dogs", "pets"}) {
+    EXPECT_TRUE(stdfs::exists(dir_ / ("grid/" + t + "/report.json"))) << t;
+    EXPECT_TRUE(stdfs::exists(dir_ / ("grid/" + t + "/k2/report.json"))) << t;
+    // k = 2 runs MLL alone: the baselines come from the first k.
+    EXPECT_EQ(load(dir_ / ("grid/" + t + "/k2/report.json"))["methods"].size(), 1u);
+  }
+  const auto summary = load(dir_ / "grid/summary.json");
+  EXPECT_EQ(summary["columns"], (std::vector<std::string>{"MLL k=1", "MLL k=2", "INB", "INB-3",
+                                                          "Random", "All models", "Oracle"}));
+  ASSERT_EQ(summary["tasks"].size(), 2u);
+  EXPECT_EQ(summary["tasks"][0]["name"], "dogs");  // folder order: by file name
+  const auto pets = load(dir_ / "grid/pets/report.json");
+  EXPECT_DOUBLE_EQ(summary["tasks"][1]["top1"]["MLL k=1"].get<double>(),
+                   pets["methods"][0]["top1"].get<double>());
+  EXPECT_DOUBLE_EQ(summary["tasks"][1]["top1"]["Oracle"].get<double>(),
+                   pets["methods"][5]["top1"].get<double>());
+  EXPECT_NE(r.out.find("| task | MLL k=1 | MLL k=2 | INB |"), std::string::npos) << r.out;
+  const std::string csv = slurp(dir_ / "grid/summary.csv");
+  EXPECT_EQ(csv.rfind("task,MLL k=1,MLL k=2,INB,INB-3,Random,All models,Oracle\ndogs,", 0), 0u)
+      << csv;
+  const std::string html = slurp(dir_ / "grid/summary.html");
+  EXPECT_NE(html.find("id=\"summary-table\""), std::string::npos);
+  EXPECT_NE(html.find("href=\"pets/report.html\""), std::string::npos) << html;
+  EXPECT_EQ(html.find("http"), std::string::npos);  // self-contained
+
+  // A rerun computes nothing: the stored results make the same table.
+  const auto stamp = stdfs::last_write_time(dir_ / "grid/pets/report.json");
+  r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2 read from earlier results"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("labeled "), std::string::npos) << r.out;  // no labeling either
+  EXPECT_EQ(stdfs::last_write_time(dir_ / "grid/pets/report.json"), stamp);
+  EXPECT_EQ(slurp(dir_ / "grid/summary.csv"), csv);
+  EXPECT_TRUE(load(dir_ / "grid/summary.json")["tasks"][1]["reused"].get<bool>());
+
+  // --force recomputes (same numbers: nothing changed).
+  r = run_mll(args + " --force", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("0 read from earlier results"), std::string::npos) << r.out;
+  EXPECT_NE(stdfs::last_write_time(dir_ / "grid/pets/report.json"), stamp);
+  EXPECT_EQ(slurp(dir_ / "grid/summary.csv"), csv);
+}
+
+TEST_F(SelectWorldTest, RunRefusesABadTaskInTheListBeforeDoingAnything) {
+  write_task("bad.json", R"({"name": "bad", "classes": []})");
+  const std::string base = "run --store " + store() + " --zoo " + zoo() + kFlags + " --out ";
+  auto r = run_mll(
+      base + (dir_ / "out") + " --task " + (dir_ / "task.json") + " --task " + (dir_ / "bad.json"),
+      dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("mll: error: " + (dir_ / "bad.json")), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("class list is empty"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(stdfs::exists(dir_ / "out"));  // refused before any output or labeling
+
+  r = run_mll(base + (dir_ / "out") + " --task " + (dir_ / "missing.json"), dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("missing.json"), std::string::npos) << r.err;
+
+  stdfs::create_directories(dir_ / "empty");
+  r = run_mll(base + (dir_ / "out") + " --task " + (dir_ / "empty"), dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("no task files"), std::string::npos) << r.err;
+
+  // Two tasks of one name would share a folder.
+  write_task("again.json", slurp(dir_ / "task.json"));
+  r = run_mll(base + (dir_ / "out") + " --task " + (dir_ / "task.json") + " --task " +
+                  (dir_ / "again.json"),
+              dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("task name 'pets'"), std::string::npos) << r.err;
+
+  r = run_mll(base + (dir_ / "out") + " --task " + (dir_ / "task.json") + " --k 1,x", dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+}
+
+// The export read back by numpy equals what the store API reads.
+TEST_F(SelectWorldTest, ExportNpyReadsBackInNumpyAsTheStoreHolds) {
+  if (std::system("/usr/bin/python3 -c 'import numpy' 2>/dev/null") != 0)
+    GTEST_SKIP() << "python3-numpy is not installed";
+  const auto st = store::Store::open(store(), store::Store::Mode::kRead);
+  std::ofstream(dir_ / "npy2raw.py")
+      << "import csv, sys, numpy as np\n"
+         "out, dtype = sys.argv[1], sys.argv[2]\n"
+         "for name in sys.argv[3:]:\n"
+         "    a = np.load(out + '/' + name + '.npy')\n"
+         "    assert a.dtype == np.dtype(dtype), a.dtype\n"
+         "    assert a.ndim == 2 and a.flags['C_CONTIGUOUS']\n"
+         "    a.astype('<f4').tofile(out + '/' + name + '.raw')\n"
+         "    print(name, a.shape[0], a.shape[1])\n"
+         "for name in ('images', 'captions'):\n"
+         "    rows = list(csv.DictReader(open(out + '/' + name + '.csv', newline='')))\n"
+         "    assert [int(r['row']) for r in rows] == list(range(len(rows)))\n"
+         "    print(name + '.csv', len(rows))\n";
+  for (const std::string dtype : {"float32", "float16"}) {
+    const std::string out = dir_ / ("export-" + dtype);
+    const std::string ids = ids_[0] + "," + ids_[2];
+    auto r = run_mll("store export --format npy --store " + store() + " --models " + ids +
+                         " --dtype " + dtype + " --out " + out,
+                     dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_command("/usr/bin/python3 " + (dir_ / "npy2raw.py") + " " + out + " " + dtype + " " +
+                        ids_[0] + "/images " + ids_[0] + "/captions " + ids_[2] + "/images " +
+                        ids_[2] + "/captions",
+                    dir_);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto images = st.probe().image_count(), captions = st.captions().size();
+    EXPECT_NE(r.out.find("images.csv " + std::to_string(images)), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("captions.csv " + std::to_string(captions)), std::string::npos) << r.out;
+    for (const auto& id : {ids_[0], ids_[2]}) {
+      const auto expect_equal = [&](const Matrix& m, const std::string& name) {
+        const std::string raw = slurp(out + "/" + id + "/" + name + ".raw");
+        ASSERT_EQ(raw.size(), m.values.size() * sizeof(float)) << id << " " << name;
+        // Exact: the store keeps float16, which float32 and float16 both hold without loss.
+        EXPECT_EQ(std::memcmp(raw.data(), m.values.data(), raw.size()), 0) << id << " " << name;
+      };
+      expect_equal(st.read_image_embeddings(id, 0, static_cast<std::int64_t>(images)), "images");
+      expect_equal(st.read_text_embeddings(id), "captions");
+    }
+    // Metadata rows name the probe image paths in row order.
+    const std::string csv = slurp(out + "/images.csv");
+    EXPECT_NE(csv.find("\n0," + st.probe().path_of(0) + ","), std::string::npos)
+        << csv.substr(0, 300);
+    EXPECT_EQ(load(out + "/export.json")["models"].size(), 2u);
+  }
+
+  // An unknown model: one line, exit 64, nothing written; an existing export needs --force.
+  auto r =
+      run_mll("store export --store " + store() + " --models ghost --out " + (dir_ / "x"), dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("no model 'ghost'"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(stdfs::exists(dir_ / "x"));
+  r = run_mll("store export --store " + store() + " --out " + (dir_ / "export-float32"), dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
+  EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+  r = run_mll("store export --store " + store() + " --dtype float64 --out " + (dir_ / "y"), dir_);
+  EXPECT_EQ(r.exit_code, 64) << r.err;
 }
 
 TEST_F(SelectWorldTest, BadInputsAreClearErrorsOrWarnings) {
