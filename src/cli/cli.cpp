@@ -24,6 +24,7 @@ std::vector<Command> all_commands() {
   add_select_commands(commands);
   add_synth_commands(commands);
   add_plan_commands(commands);
+  add_report_commands(commands);
   add_debug_commands(commands);
   add_demo_commands(commands);
   return commands;

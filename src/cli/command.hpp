@@ -38,5 +38,6 @@ void add_store_commands(std::vector<Command>& commands);
 void add_select_commands(std::vector<Command>& commands);
 void add_synth_commands(std::vector<Command>& commands);
 void add_plan_commands(std::vector<Command>& commands);
+void add_report_commands(std::vector<Command>& commands);
 
 }  // namespace mll::cli

@@ -19,7 +19,9 @@
 #include "mll/probe/probe_set.hpp"
 #include "mll/probe/sampling.hpp"
 #include "mll/probe/sources.hpp"
+#include "mll/report/zoo.hpp"
 #include "mll/schedule/memory.hpp"
+#include "mll/select/selection_file.hpp"
 #include "mll/store/export.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/model_spec.hpp"
@@ -398,7 +400,9 @@ void show_options(po::options_description& d, po::positional_options_description
   d.add_options()("model", po::value<std::string>()->required()->value_name("ID"), "model id")(
       "top", po::value<int>()->default_value(8)->value_name("N"), "subtrees to list each way")(
       "min-images", po::value<int>()->default_value(50)->value_name("N"),
-      "only subtrees with at least this many probe memberships below them");
+      "only subtrees with at least this many probe memberships below them")(
+      "html", po::value<std::string>()->value_name("FILE"),
+      "also write the model card: a self-contained HTML page (docs/reports.md)");
   store_option(d);
   p.add("model", 1);
 }
@@ -406,42 +410,26 @@ void show_options(po::options_description& d, po::positional_options_description
 int show_run(const po::variables_map& vm, distributed::Session& session) {
   const std::string id = vm["model"].as<std::string>();
   const auto store = store::Store::open(vm["store"].as<std::string>(), store::Store::Mode::kRead);
-  const auto record = store.find_model(id);
-  if (!record) MLL_THROW(UsageError, "no model '", id, "' in ", store.path());
-  if (record->finished_utc.empty()) {
-    MLL_THROW(UsageError, "model '", id, "' is not labeled yet (status ",
-              store::to_string(record->status), ")");
-  }
-  const auto labels = store.read_labels(id);
-  const auto& graph = store.graph();
-  const auto& probe = store.probe();
-  // Inner nodes with enough images below them are the "subtrees" a person reads a label from.
-  std::vector<std::pair<float, std::int32_t>> ranked;
-  for (std::size_t v = 0; v < graph.size(); ++v) {
-    if (graph.children(v).empty()) continue;
-    if (static_cast<int>(probe.images_of(v).size()) <
-        std::min(vm["min-images"].as<int>(), probe.per_node))
-      continue;
-    ranked.emplace_back(labels.subtree_top1[v], static_cast<std::int32_t>(v));
-  }
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first > b.first : a.second < b.second;
-  });
-  const auto top = static_cast<std::size_t>(std::max(1, vm["top"].as<int>()));
-  const auto print = [&](const char* title, auto begin, auto end) {
+  report::OverviewOptions options;
+  options.top = std::max(1, vm["top"].as<int>());
+  options.min_images = vm["min-images"].as<int>();
+  const auto card = report::model_card(store, id, options);  // UsageError: unknown, unlabeled
+  const auto print = [&](const char* title, const std::vector<report::SubtreeScore>& list) {
     std::cout << title << "\n";
-    for (auto it = begin; it != end; ++it) {
-      const auto& node = graph.node(static_cast<std::size_t>(it->second));
-      std::cout << "  " << std::fixed << std::setprecision(3) << it->first << "  " << node.name
-                << "  (" << graph.descendants(it->second).size() << " nodes below)\n";
+    for (const auto& s : list) {
+      std::cout << "  " << std::fixed << std::setprecision(3) << s.value << "  " << s.name << "  ("
+                << s.nodes_below << " nodes below)\n";
     }
   };
   std::cout << "model " << id
             << ": subtree top-1 (recognised probe images, mean over the subtree)\n";
-  print("best subtrees", ranked.begin(),
-        ranked.begin() + static_cast<long>(std::min(top, ranked.size())));
-  print("worst subtrees", ranked.rbegin(),
-        ranked.rbegin() + static_cast<long>(std::min(top, ranked.size())));
+  print("best subtrees", card.best);
+  print("worst subtrees", card.worst);
+  if (vm.count("html")) {
+    const std::string path = vm["html"].as<std::string>();
+    select::write_text_atomic(path, report::model_card_html(card));
+    std::cout << "wrote " << path << "\n";
+  }
   return 0;
 }
 
@@ -477,8 +465,8 @@ void add_store_commands(std::vector<Command>& commands) {
   commands.back().example =
       "mll store export --format npy --models ViT-B-32 --dtype float16 --out emb --store store.h5";
   commands.push_back({"zoo show", "a model's label for people: its best and worst subtrees",
-                      "ID [--store store.h5]", show_options, show_run});
-  commands.back().example = "mll zoo show ViT-B-32 --store store.h5 --top 5";
+                      "ID [--store store.h5] [--html FILE]", show_options, show_run});
+  commands.back().example = "mll zoo show ViT-B-32 --store store.h5 --top 5 --html card.html";
 }
 
 }  // namespace mll::cli

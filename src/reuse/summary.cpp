@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "html.hpp"
+#include "mll/report/html.hpp"
 #include "mll/core/error.hpp"
 #include "mll/select/selection_file.hpp"
 
@@ -19,12 +19,7 @@ namespace {
 namespace stdfs = std::filesystem;
 using nlohmann::json;
 
-std::string pct(double v) {
-  if (std::isnan(v)) return "-";
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.1f", 100.0 * v);
-  return buffer;
-}
+using report::pct;
 
 std::string fraction(double v) {
   if (std::isnan(v)) return "";
@@ -174,7 +169,7 @@ std::string summary_json(const SummaryTable& t) {
 }
 
 std::string summary_html(const SummaryTable& t, const std::string& title, const std::string& dir) {
-  using html::escape;
+  using report::escape;
   std::ostringstream h;
   h << "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>" << escape(title)
     << "</title>\n<style>\n"
@@ -191,7 +186,7 @@ std::string summary_html(const SummaryTable& t, const std::string& title, const 
   const auto cell = [&](double v) {
     const bool dark = !std::isnan(v) && v > 0.55;
     h << "<td class=\"value\" style=\"background:"
-      << (std::isnan(v) ? std::string("#fff") : html::heat_colour(v)) << (dark ? ";color:#fff" : "")
+      << (std::isnan(v) ? std::string("#fff") : report::heat_colour(v)) << (dark ? ";color:" + report::text_colour(v) : std::string())
       << "\">" << pct(v) << "</td>";
   };
   for (std::size_t r = 0; r < t.tasks.size(); ++r) {

@@ -95,10 +95,18 @@ ReuseReport run_reuse(const store::Store& store, const select::Task& task,
                       const select::SelectionFile& selection, const zoo::ZooManifest& zoo,
                       const ReuseOptions& options);
 
-// report.json, report.html (self-contained) and predictions.csv in `dir` (created). IoError.
+// report.json, report.html (self-contained) and predictions.csv in `dir` (created), and for a
+// labeled task per_class.csv and confusion.csv (docs/reports.md). IoError.
 void write_report(const ReuseReport& report, const std::string& dir);
 std::string report_json(const ReuseReport& report);
+// Accuracy chart, methods table (top-5 only when the task has more than 5 classes), per-class
+// accuracy of every method, a confusion-matrix heatmap per method, the chosen models and the
+// node top-1 heatmap; every heatmap with axis titles and a colour legend.
 std::string report_html(const ReuseReport& report);
+// Per class: its images and every evaluated method's accuracy (recall), one column per method.
+std::string per_class_csv(const ReuseReport& report);
+// Long form: method, true class, predicted class, images.
+std::string confusion_csv(const ReuseReport& report);
 std::string markdown_summary(const ReuseReport& report);
 
 }  // namespace mll::reuse
