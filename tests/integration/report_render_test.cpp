@@ -196,5 +196,29 @@ TEST_F(ReportRenderTest, ModelCardShowsTheLabelAndProvenance) {
   EXPECT_FALSE(stdfs::exists(html + ".x"));
 }
 
+// `mll run` over two tasks: the cross-task summary page, with one row per task and the average.
+TEST_F(ReportRenderTest, SummaryPageOfSeveralTasksHasOneRowPerTask) {
+  write_task_report(dir_ / "single");  // writes task.json (and its images) and checks select
+  // The same task twice under two names, its image folder given by absolute path.
+  std::string task = slurp(dir_ / "task.json");
+  task.replace(task.find("\"target\""), 8, "\"" + (dir_ / "target") + "\"");
+  stdfs::create_directories(dir_ / "tasks");
+  std::ofstream(dir_ / "tasks/a.json") << task;
+  task.replace(task.find("\"world\""), 7, "\"world-b\"");
+  std::ofstream(dir_ / "tasks/b.json") << task;
+  const std::string grid = dir_ / "grid";
+  const auto r = run_mll("run --store " + store() + " --zoo " + zoo() + " --task " +
+                             (dir_ / "tasks") + " --out " + grid + kFlags,
+                         dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto page = dom(grid + "/summary.html");
+  EXPECT_NE(page.find("id=\"summary-table\""), std::string::npos);
+  EXPECT_EQ(count(page, "class=\"task-row\""), 2u);
+  EXPECT_NE(page.find("data-task=\"world\""), std::string::npos);
+  EXPECT_NE(page.find("data-task=\"world-b\""), std::string::npos);
+  EXPECT_EQ(count(slurp(grid + "/summary.csv"), "\n"), 4u);  // header, 2 tasks, average
+  expect_screenshot(grid + "/summary.html", dir_ / "summary.png");
+}
+
 }  // namespace
 }  // namespace mll::test
