@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "mll/report/html.hpp"
 #include "mll/core/error.hpp"
+#include "mll/report/html.hpp"
 #include "mll/select/selection_file.hpp"
 
 namespace mll::reuse {
@@ -186,8 +186,8 @@ std::string summary_html(const SummaryTable& t, const std::string& title, const 
   const auto cell = [&](double v) {
     const bool dark = !std::isnan(v) && v > 0.55;
     h << "<td class=\"value\" style=\"background:"
-      << (std::isnan(v) ? std::string("#fff") : report::heat_colour(v)) << (dark ? ";color:" + report::text_colour(v) : std::string())
-      << "\">" << pct(v) << "</td>";
+      << (std::isnan(v) ? std::string("#fff") : report::heat_colour(v))
+      << (dark ? ";color:" + report::text_colour(v) : std::string()) << "\">" << pct(v) << "</td>";
   };
   for (std::size_t r = 0; r < t.tasks.size(); ++r) {
     h << "<tr class=\"task-row\" data-task=\"" << escape(t.tasks[r]) << "\"><td class=\"task\">";
