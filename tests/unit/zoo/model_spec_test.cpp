@@ -52,7 +52,7 @@ TEST(ZooSidecar, SaveLoadRoundTrip) {
   spec.image_size = 336;
   spec.interpolation = "bilinear";
   spec.resize_mode = "squash";
-  spec.tokenizer = {"sentencepiece", 64, "m1.spm.model"};
+  spec.tokenizer = {"sentencepiece", 64, "m1.spm.model", ""};
   spec.logit_scale = 42.5;
   spec.params = 1234;
   spec.gflops_per_image = 0.5;
