@@ -77,4 +77,31 @@ std::string read_maybe_gzip(const std::string& path, const std::string& what) {
   return data;
 }
 
+void apply_merges(std::vector<std::int32_t>& word, const MergeTable& merges) {
+  std::vector<std::int32_t> next;
+  while (word.size() > 1) {
+    const Merge* best = nullptr;
+    std::uint64_t best_key = 0;
+    for (std::size_t i = 0; i + 1 < word.size(); ++i) {
+      const std::uint64_t key = pair_key(word[i], word[i + 1]);
+      const auto it = merges.find(key);
+      if (it != merges.end() && (best == nullptr || it->second.rank < best->rank)) {
+        best = &it->second;
+        best_key = key;
+      }
+    }
+    if (best == nullptr) break;
+    next.clear();
+    for (std::size_t i = 0; i < word.size(); ++i) {
+      if (i + 1 < word.size() && pair_key(word[i], word[i + 1]) == best_key) {
+        next.push_back(best->merged);
+        ++i;
+      } else {
+        next.push_back(word[i]);
+      }
+    }
+    word.swap(next);
+  }
+}
+
 }  // namespace mll::tokenize::detail

@@ -1,10 +1,14 @@
 // Pieces shared by the two byte-level BPE tokenizers (CLIP's and GPT-2's): the printable
-// alphabet both give bytes, and reading a vocabulary file that may be gzip-compressed.
+// alphabet both give bytes, reading a vocabulary file that may be gzip-compressed, and the
+// merge loop itself.
 // Internal to the module.
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 namespace mll::tokenize::detail {
 
@@ -23,5 +27,22 @@ ByteAlphabet byte_alphabet();
 // the file's role in messages. Throws DataError naming the path when it is missing, unreadable,
 // corrupt or truncated.
 std::string read_maybe_gzip(const std::string& path, const std::string& what);
+
+// A merge rule: the pair it joins has rank `rank` (lower merges first) and becomes symbol
+// `merged`. Keyed by pair_key of the two symbols.
+struct Merge {
+  std::int32_t rank;
+  std::int32_t merged;
+};
+using MergeTable = std::unordered_map<std::uint64_t, Merge>;
+
+inline std::uint64_t pair_key(std::int32_t a, std::int32_t b) noexcept {
+  return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) |
+         static_cast<std::uint32_t>(b);
+}
+
+// Applies BPE to one word's symbols: repeatedly joins every occurrence of the adjacent pair of
+// lowest rank until no pair has a rule. Does not throw except std::bad_alloc.
+void apply_merges(std::vector<std::int32_t>& word, const MergeTable& merges);
 
 }  // namespace mll::tokenize::detail

@@ -55,11 +55,6 @@ class ClipBpe final : public Tokenizer {
   }
 
  private:
-  static std::uint64_t pair_key(std::int32_t a, std::int32_t b) noexcept {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) |
-           static_cast<std::uint32_t>(b);
-  }
-
   void load(const std::string& path) {
     const std::string data = read_maybe_gzip(path, "CLIP BPE vocabulary");
     const ByteAlphabet alphabet = byte_alphabet();
@@ -139,30 +134,7 @@ class ClipBpe final : public Tokenizer {
       const auto b = static_cast<unsigned char>(piece[i]);
       word.push_back(i + 1 == piece.size() ? byte_end_id_[b] : byte_id_[b]);
     }
-    std::vector<std::int32_t> next;
-    while (word.size() > 1) {
-      const Merge* best = nullptr;
-      std::uint64_t best_key = 0;
-      for (std::size_t i = 0; i + 1 < word.size(); ++i) {
-        const std::uint64_t key = pair_key(word[i], word[i + 1]);
-        const auto it = merge_of_.find(key);
-        if (it != merge_of_.end() && (best == nullptr || it->second.rank < best->rank)) {
-          best = &it->second;
-          best_key = key;
-        }
-      }
-      if (best == nullptr) break;
-      next.clear();
-      for (std::size_t i = 0; i < word.size(); ++i) {
-        if (i + 1 < word.size() && pair_key(word[i], word[i + 1]) == best_key) {
-          next.push_back(best->merged);
-          ++i;
-        } else {
-          next.push_back(word[i]);
-        }
-      }
-      word.swap(next);
-    }
+    apply_merges(word, merge_of_);
     ids.insert(ids.end(), word.begin(), word.end());
     std::lock_guard<std::mutex> lock(cache_mutex_);
     // Bounded so that a long-running service fed arbitrary text cannot grow without limit.
@@ -170,10 +142,6 @@ class ClipBpe final : public Tokenizer {
     cache_.emplace(piece, std::move(word));
   }
 
-  struct Merge {
-    std::int32_t rank;
-    std::int32_t merged;
-  };
   static constexpr std::size_t kCacheLimit = 1 << 18;
 
   std::string kind_ = "clip-bpe";
@@ -182,7 +150,7 @@ class ClipBpe final : public Tokenizer {
   std::array<std::int32_t, 256> byte_end_id_{};
   std::int64_t start_id_ = 0;
   std::int64_t end_id_ = 0;
-  std::unordered_map<std::uint64_t, Merge> merge_of_;
+  MergeTable merge_of_;
   mutable std::mutex cache_mutex_;
   mutable std::unordered_map<std::string, std::vector<std::int32_t>> cache_;
 };

@@ -97,11 +97,6 @@ class Gpt2Bpe final : public Tokenizer {
   }
 
  private:
-  static std::uint64_t pair_key(std::int32_t a, std::int32_t b) noexcept {
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) |
-           static_cast<std::uint32_t>(b);
-  }
-
   std::int32_t symbol(const std::string& text) {
     const auto [it, added] = symbol_of_.emplace(text, static_cast<std::int32_t>(names_.size()));
     if (added) names_.push_back(text);
@@ -210,30 +205,7 @@ class Gpt2Bpe final : public Tokenizer {
     std::vector<std::int32_t> word;
     word.reserve(piece.size());
     for (const char c : piece) word.push_back(byte_symbol_[static_cast<unsigned char>(c)]);
-    std::vector<std::int32_t> next;
-    while (word.size() > 1) {
-      const Merge* best = nullptr;
-      std::uint64_t best_key = 0;
-      for (std::size_t i = 0; i + 1 < word.size(); ++i) {
-        const std::uint64_t key = pair_key(word[i], word[i + 1]);
-        const auto it = merge_of_.find(key);
-        if (it != merge_of_.end() && (best == nullptr || it->second.rank < best->rank)) {
-          best = &it->second;
-          best_key = key;
-        }
-      }
-      if (best == nullptr) break;
-      next.clear();
-      for (std::size_t i = 0; i < word.size(); ++i) {
-        if (i + 1 < word.size() && pair_key(word[i], word[i + 1]) == best_key) {
-          next.push_back(best->merged);
-          ++i;
-        } else {
-          next.push_back(word[i]);
-        }
-      }
-      word.swap(next);
-    }
+    apply_merges(word, merge_of_);
     std::vector<std::int64_t> out;
     out.reserve(word.size());
     for (const std::int32_t s : word) out.push_back(id_of_symbol(s));
@@ -244,10 +216,6 @@ class Gpt2Bpe final : public Tokenizer {
     cache_.emplace(piece, std::move(out));
   }
 
-  struct Merge {
-    std::int32_t rank;
-    std::int32_t merged;
-  };
   static constexpr std::size_t kCacheLimit = 1 << 18;
 
   std::string kind_ = "gpt2-bpe";
@@ -256,7 +224,7 @@ class Gpt2Bpe final : public Tokenizer {
   std::vector<std::string> names_;
   std::unordered_map<std::string, std::int32_t> symbol_of_;
   std::array<std::int32_t, 256> byte_symbol_{};
-  std::unordered_map<std::uint64_t, Merge> merge_of_;
+  MergeTable merge_of_;
   std::vector<std::int64_t> symbol_id_;
   std::int64_t vocab_size_ = 0;
   std::int64_t start_id_ = 0;
