@@ -171,6 +171,7 @@ void label_options(po::options_description& d, po::positional_options_descriptio
       "each rank also logs to DIR/rank-<R>.log (the folder is created)")(
       "no-progress", po::bool_switch(), "do not print progress");
   add_device_options(d);
+  add_parity_option(d);
 }
 
 int label_run(const po::variables_map& vm, distributed::Session& session) {
@@ -216,6 +217,9 @@ int label_run(const po::variables_map& vm, distributed::Session& session) {
   options.fast_decode = vm["fast-decode"].as<bool>();
   if (vm["decode-threads"].as<int>() < 0) MLL_THROW(UsageError, "--decode-threads must be >= 0");
   options.fail_fast = vm["fail-fast"].as<bool>();
+  if (vm.count("parity-min-cosine")) {
+    options.parity_min_cosine = parity_min_cosine(vm, options.run.precision);
+  }
   options.quarantine_foreign = vm["quarantine-foreign"].as<bool>();
   options.rehash = vm["rehash"].as<bool>();
   options.progress = !vm["no-progress"].as<bool>();

@@ -7,6 +7,7 @@
 #include "command.hpp"
 #include "mll/core/error.hpp"
 #include "mll/core/log.hpp"
+#include "mll/feed/parity.hpp"
 #include "mll/zoo/authored.hpp"
 #include "mll/zoo/check.hpp"
 #include "mll/zoo/model_spec.hpp"
@@ -70,16 +71,29 @@ void check_options(po::options_description& d, po::positional_options_descriptio
                   "zoo manifest")("models", po::value<std::string>()->value_name("ID,..."),
                                   "check only these models (default: all)");
   add_device_options(d);
+  add_parity_option(d);
+}
+
+// The worst parity cosine, "-" for a sidecar without reference embeddings.
+std::string parity_column(const zoo::CheckReport& report) {
+  if (!report.parity) return "-";
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(8) << report.parity->worst;
+  return out.str();
 }
 
 int check_run(const po::variables_map& vm, distributed::Session& session) {
   const auto manifest = zoo::ZooManifest::load(vm["zoo"].as<std::string>());
   zoo::CheckOptions options;
   options.run = run_options(vm);
+  const double min_cosine = parity_min_cosine(vm, options.run.precision);
+  options.parity = [min_cosine](const zoo::Model& model) {
+    return feed::measure_parity(model, min_cosine);
+  };
   const auto wanted = split_ids(vm.count("models") ? vm["models"].as<std::string>() : "");
   std::cout << std::left << std::setw(28) << "id" << std::right << std::setw(6) << "dim"
             << std::setw(12) << "params" << std::setw(12) << "image ms" << std::setw(11)
-            << "text ms"
+            << "text ms" << std::setw(12) << "parity"
             << "  status\n";
   int failures = 0;
   for (const auto& entry : manifest.entries()) {
@@ -98,8 +112,8 @@ int check_run(const po::variables_map& vm, distributed::Session& session) {
     std::cout << std::left << std::setw(28) << report.id << std::right << std::setw(6)
               << report.image_dim << std::setw(12) << report.params << std::setw(12) << std::fixed
               << std::setprecision(2) << report.latency_ms_image << std::setw(11)
-              << report.latency_ms_text << "  " << (report.ok ? "ok" : "FAILED: " + report.message)
-              << "\n";
+              << report.latency_ms_text << std::setw(12) << parity_column(report) << "  "
+              << (report.ok ? "ok" : "FAILED: " + report.message) << "\n";
   }
   for (const auto& id : wanted) {
     if (!manifest.contains(id)) MLL_THROW(UsageError, "no model '", id, "' in the zoo manifest");

@@ -6,6 +6,7 @@
 
 #include "mll/core/cpus.hpp"
 #include "mll/core/error.hpp"
+#include "mll/feed/parity.hpp"
 
 namespace mll::cli {
 
@@ -39,6 +40,22 @@ zoo::RunOptions run_options(const po::variables_map& vm) {
   }
   options.precision = zoo::parse_precision(precision, options.device);
   return options;
+}
+
+void add_parity_option(po::options_description& d) {
+  d.add_options()("parity-min-cosine", po::value<double>()->value_name("C"),
+                  "refuse a model whose embeddings of the parity set differ from its sidecar's "
+                  "reference below this cosine (default: 0.99999 in fp32, 0.9999 in fp16, "
+                  "0.999 in bf16; 0 turns the guard off)");
+}
+
+double parity_min_cosine(const po::variables_map& vm, zoo::Precision precision) {
+  if (!vm.count("parity-min-cosine")) return feed::default_min_cosine(precision);
+  const double value = vm["parity-min-cosine"].as<double>();
+  if (!(value >= 0.0 && value <= 1.0)) {
+    MLL_THROW(UsageError, "--parity-min-cosine ", value, ": must be in [0, 1]");
+  }
+  return value;
 }
 
 po::typed_value<double>* real_value(double default_value) {

@@ -5,7 +5,7 @@
 // The protocol (rank 0 coordinates, docs/labeling.md):
 //   worker -> 0  kRequest      int32 loaded group (-1: none): "give me work"
 //   0 -> worker  kAssign       a shard, or empty: "no more work, leave"
-//   worker -> 0  kResult       a shard's result (rows, failures, stopped)
+//   worker -> 0  kResult       a shard's result (rows, failures, parity reports, stopped)
 //   worker -> 0  kError        int32 exit code + message: the worker's compute thread failed
 //   0 -> worker  kStop         empty: stop after the current batch
 //   worker -> 0  kStopRequest  int32 signal: this rank received a stop signal
@@ -148,6 +148,11 @@ inline void put_result(Writer& w, const label::ShardResult& result) {
     w.put(model);
     w.put(message);
   }
+  w.put<std::uint64_t>(result.parity.size());
+  for (const auto& [model, report] : result.parity) {
+    w.put(model);
+    w.put(report);
+  }
   w.put<std::uint64_t>(result.rows.size());
   for (const auto& run : result.rows) {
     w.put(run.model);
@@ -170,6 +175,12 @@ inline label::ShardResult get_result(Reader& r) {
     auto model = r.get_string();
     auto message = r.get_string();
     result.failures.emplace_back(std::move(model), std::move(message));
+  }
+  const auto parity = r.get<std::uint64_t>();
+  for (std::uint64_t i = 0; i < parity; ++i) {
+    auto model = r.get_string();
+    auto report = r.get_string();
+    result.parity.emplace_back(std::move(model), std::move(report));
   }
   const auto runs = r.get<std::uint64_t>();
   for (std::uint64_t i = 0; i < runs; ++i) {

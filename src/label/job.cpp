@@ -22,6 +22,7 @@
 #include "mll/core/version.hpp"
 #include "mll/feed/crop_cache.hpp"
 #include "mll/feed/inputs.hpp"
+#include "mll/feed/parity.hpp"
 #include "mll/feed/prefetch.hpp"
 #include "mll/label/labels.hpp"
 #include "mll/schedule/work_rule.hpp"
@@ -321,7 +322,8 @@ struct Executor::Impl {
   int loaded = -1;
   std::map<std::string, std::unique_ptr<zoo::Model>> models;
   std::map<std::string, std::unique_ptr<tokenize::Tokenizer>> tokenizers;
-  std::set<std::string> broken;  // failed to load: not retried
+  std::set<std::string> broken;         // failed to load or the parity guard: not retried
+  std::set<std::string> parity_passed;  // measured once per model and process
 
   const zoo::ModelSpec& spec(int group, const std::string& id) const {
     for (const auto& s : groups.at(static_cast<std::size_t>(group)).models) {
@@ -340,14 +342,44 @@ struct Executor::Impl {
     if (broken.count(id)) return nullptr;
     auto it = models.find(id);
     if (it != models.end()) return it->second.get();
+    std::unique_ptr<zoo::Model> loaded_model;
     try {
-      auto loaded_model = std::make_unique<zoo::Model>(spec(group, id), options.run);
-      return models.emplace(id, std::move(loaded_model)).first->second.get();
+      loaded_model = std::make_unique<zoo::Model>(spec(group, id), options.run);
     } catch (const Error& e) {
       if (e.code() == ExitCode::kUsage) throw;  // the device, not the model
       broken.insert(id);
       result.failures.emplace_back(id, cat("model '", id, "' cannot be loaded: ", e.what()));
       return nullptr;
+    }
+    if (!parity_holds(*loaded_model, result)) {
+      broken.insert(id);
+      return nullptr;
+    }
+    return models.emplace(id, std::move(loaded_model)).first->second.get();
+  }
+
+  // The parity guard before a model's first rows (feed/parity.hpp): false, with the failure
+  // recorded, when mll's embeddings of the parity set differ from the sidecar's reference.
+  bool parity_holds(const zoo::Model& m, ShardResult& result) {
+    const std::string& id = m.id();
+    const double min_cosine = options.parity_min_cosine >= 0.0
+                                  ? options.parity_min_cosine
+                                  : feed::default_min_cosine(options.run.precision);
+    if (!m.spec().reference || min_cosine == 0.0 || parity_passed.count(id)) return true;
+    try {
+      const zoo::ParityReport report = feed::measure_parity(m, min_cosine);
+      if (!report.passed()) {
+        result.failures.emplace_back(id, report.message(id));
+        return false;
+      }
+      log::info(report.message(id));
+      parity_passed.insert(id);
+      result.parity.emplace_back(id, report.json());
+      return true;
+    } catch (const Error& e) {
+      if (e.code() == ExitCode::kUsage || e.code() == ExitCode::kIoError) throw;
+      result.failures.emplace_back(id, cat("model '", id, "': parity check: ", e.what()));
+      return false;
     }
   }
 
@@ -585,6 +617,7 @@ bool Committer::failed(const std::string& model) const {
 void Committer::commit(const ShardResult& result) {
   report_.images_decoded += result.images_decoded;
   report_.forward_seconds += result.forward_seconds;
+  for (const auto& [model, report] : result.parity) parity_[model] = report;
   for (const auto& [model, message] : result.failures) {
     if (options_.fail_fast) MLL_THROW(DataError, message);
     if (failed(model)) continue;
@@ -621,6 +654,7 @@ void Committer::finish(const std::string& model, const store::ModelLabels& label
       info.logit_scale = spec.logit_scale;
       info.config_json = config_json_;
       info.started_utc = started_utc_;
+      if (const auto it = parity_.find(spec.id); it != parity_.end()) info.parity_json = it->second;
       store_.finish_model(spec.id, labels, info);
       report_.labeled.push_back(spec.id);
       log::info("model '", spec.id, "' labeled");

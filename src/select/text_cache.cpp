@@ -11,6 +11,7 @@
 #include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/core/log.hpp"
+#include "mll/core/model_id.hpp"
 
 namespace mll::select {
 namespace {
@@ -114,7 +115,7 @@ TextCache::TextCache(std::string dir, TextCacheKey key)
 }
 
 std::string TextCache::file() const {
-  return dir_.empty() ? std::string() : dir_ + "/" + key_.model_id + ".textcache";
+  return dir_.empty() ? std::string() : dir_ + "/" + model_file_stem(key_.model_id) + ".textcache";
 }
 
 std::string TextCache::encode(const TextCacheKey& key, std::int64_t dim,

@@ -10,6 +10,7 @@
 
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
+#include "mll/core/model_id.hpp"
 #include "mll/store/half.hpp"
 
 namespace mll::store {
@@ -196,8 +197,8 @@ ExportResult export_npy(const Store& store, const std::string& dir, const Export
   result.models = export_models(store, options.models);
   std::vector<std::string> files = {dir + "/images.csv", dir + "/captions.csv"};
   for (const auto& id : result.models) {
-    files.push_back(dir + "/" + id + "/images.npy");
-    files.push_back(dir + "/" + id + "/captions.npy");
+    files.push_back(dir + "/" + model_file_stem(id) + "/images.npy");
+    files.push_back(dir + "/" + model_file_stem(id) + "/captions.npy");
   }
   files.push_back(dir + "/export.json");
   // Every output is checked before the first is written: a refused export changes nothing.
@@ -208,8 +209,11 @@ ExportResult export_npy(const Store& store, const std::string& dir, const Export
   }
   for (const auto& id : result.models) {
     std::error_code ec;
-    stdfs::create_directories(dir + "/" + id, ec);
-    if (ec) MLL_THROW(UsageError, dir, "/", id, ": cannot create the folder: ", ec.message());
+    stdfs::create_directories(dir + "/" + model_file_stem(id), ec);
+    if (ec) {
+      MLL_THROW(UsageError, dir, "/", model_file_stem(id),
+                ": cannot create the folder: ", ec.message());
+    }
   }
   write_text(files[0], images_csv(store));
   write_text(files[1], captions_csv(store));
@@ -225,13 +229,15 @@ ExportResult export_npy(const Store& store, const std::string& dir, const Export
                              {"models", nlohmann::json::array()}};
   for (const auto& id : result.models) {
     const auto info = store.model_info(id);
-    export_table(
-        dir + "/" + id + "/images.npy", options.type, images, info.dim, options.block,
-        [&](std::int64_t b, std::int64_t e) { return store.read_image_embeddings(id, b, e); });
+    export_table(dir + "/" + model_file_stem(id) + "/images.npy", options.type, images, info.dim,
+                 options.block, [&](std::int64_t b, std::int64_t e) {
+                   return store.read_image_embeddings(id, b, e);
+                 });
     const Matrix text = store.read_text_embeddings(id);
-    export_table(dir + "/" + id + "/captions.npy", options.type, captions, info.dim, captions,
-                 [&](std::int64_t, std::int64_t) { return text; });
+    export_table(dir + "/" + model_file_stem(id) + "/captions.npy", options.type, captions,
+                 info.dim, captions, [&](std::int64_t, std::int64_t) { return text; });
     manifest["models"].push_back({{"id", id},
+                                  {"folder", model_file_stem(id)},
                                   {"dim", info.dim},
                                   {"logit_scale", info.logit_scale},
                                   {"model_sha256", info.model_sha256}});

@@ -21,6 +21,7 @@
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
 #include "mll/core/log.hpp"
+#include "mll/core/model_id.hpp"
 #include "mll/core/time.hpp"
 #include "mll/core/version.hpp"
 #include "mll/h5/h5.hpp"
@@ -54,16 +55,6 @@ ModelStatus parse_status(const std::string& text) {
 }
 
 std::string to_string(UnitKind kind) { return kind == UnitKind::kText ? "text" : "image"; }
-
-void check_model_id(const std::string& id) {
-  const bool valid_chars = !id.empty() && std::all_of(id.begin(), id.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
-           c == '_' || c == '-';
-  });
-  if (!valid_chars || id == "." || id == "..") {
-    MLL_THROW(UsageError, "invalid model id '", id, "' (allowed: letters, digits, '.', '_', '-')");
-  }
-}
 
 bool is_temp_name(const std::string& name) {
   const auto at = name.rfind(".tmp.");
@@ -288,7 +279,7 @@ void write_index(const Store::Impl& s, const std::vector<ModelRecord>& records,
       g.set_attr("finished_utc", r.finished_utc);
       // Relative to the index's directory (HDF5 resolves it there), so the store can be moved.
       if (!r.finished_utc.empty()) {
-        models.create_external_link(r.id, dir_name + "/" + r.id + ".h5", "/");
+        models.create_external_link(r.id, dir_name + "/" + model_file_stem(r.id) + ".h5", "/");
       }
     }
     const h5::Group tombstones = root.create_group("removed");
@@ -475,8 +466,13 @@ std::vector<ModelRecord> settle_unregistered(const Store::Impl& s) {
           name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
         continue;
       }
-      const std::string id = name.substr(0, name.size() - suffix.size());
       const std::string full = s.dir + "/" + name;
+      const auto decoded = model_id_from_file_stem(name.substr(0, name.size() - suffix.size()));
+      if (!decoded) {
+        quarantine(s, full, "its name is not the file name of a model id");
+        continue;
+      }
+      const std::string& id = *decoded;
       if (known(id)) continue;
       if (removed_leftover(s, id, full, parts)) {
         // remove_model rewrites the index (with the tombstone) before deleting files.
@@ -505,7 +501,7 @@ bool links_name_another_folder(const Store::Impl& s) {
   const h5::Group models = index.root().open_group("models");
   for (const auto& name : models.list()) {
     if (models.is_external_link(name) &&
-        models.external_link(name).file != base_name(s.dir) + "/" + name + ".h5") {
+        models.external_link(name).file != base_name(s.dir) + "/" + model_file_stem(name) + ".h5") {
       log::info(s.path, ": links name the store's old folder; pointing them at ", base_name(s.dir));
       return true;
     }
@@ -1060,6 +1056,13 @@ void Store::finish_model(const std::string& id, const ModelLabels& labels, const
   const std::int64_t dim = c.dim;
   MLL_CHECK(dim > 0, "model ", id, " has no rows");
 
+  // A finish that measured no parity (the model was not loaded in this run) keeps the last one.
+  std::string parity_json = info.parity_json;
+  if (parity_json.empty() && (c.finished_text > 0 || c.finished_images > 0)) {
+    const h5::File old = s.open_file(s.model_file(id));
+    if (old.root().has_attr("parity_json")) parity_json = old.root().attr_string("parity_json");
+  }
+
   const std::string finished_utc = utc_now();
   const std::uint64_t all_rows = u64(s.total(UnitKind::kText) + s.total(UnitKind::kImage));
   require_free_space(s.model_file(id), all_rows * u64(dim) * 2 + 16 * s.graph.size() + kWriteSlack);
@@ -1076,6 +1079,7 @@ void Store::finish_model(const std::string& id, const ModelLabels& labels, const
       root.set_attr("model_sha256", r.model_sha256);
       root.set_attr("sidecar_json", r.sidecar_json);
       root.set_attr("config_json", info.config_json);
+      if (!parity_json.empty()) root.set_attr("parity_json", parity_json);
       root.set_attr("mll_version", version());
       root.set_attr("started_utc", info.started_utc.empty() ? r.registered_utc : info.started_utc);
       root.set_attr("finished_utc", finished_utc);
@@ -1312,6 +1316,7 @@ ModelInfo Store::model_info(const std::string& id) const {
   m.model_sha256 = root.attr_string("model_sha256");
   m.sidecar_json = root.attr_string("sidecar_json");
   m.config_json = root.attr_string("config_json");
+  if (root.has_attr("parity_json")) m.parity_json = root.attr_string("parity_json");
   m.mll_version = root.attr_string("mll_version");
   m.started_utc = root.attr_string("started_utc");
   m.finished_utc = root.attr_string("finished_utc");

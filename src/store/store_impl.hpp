@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mll/core/model_id.hpp"
 #include "mll/h5/h5.hpp"
 #include "mll/store/store.hpp"
 #include "seal.hpp"
@@ -75,8 +76,12 @@ struct Store::Impl {
   Impl& operator=(const Impl&) = delete;
   ~Impl();
 
-  std::string model_file(const std::string& id) const { return dir + "/" + id + ".h5"; }
-  std::string parts_dir(const std::string& id) const { return dir + "/" + id + ".parts"; }
+  std::string model_file(const std::string& id) const {
+    return dir + "/" + model_file_stem(id) + ".h5";
+  }
+  std::string parts_dir(const std::string& id) const {
+    return dir + "/" + model_file_stem(id) + ".parts";
+  }
   std::int64_t total(UnitKind kind) const {
     return kind == UnitKind::kText ? static_cast<std::int64_t>(captions.size())
                                    : static_cast<std::int64_t>(probe.image_count());

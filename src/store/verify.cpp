@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <set>
 #include <tuple>
 
 #include "mll/core/error.hpp"
+#include "mll/core/model_id.hpp"
 #include "mll/h5/h5.hpp"
 #include "mll/store/half.hpp"
 #include "store_impl.hpp"
@@ -169,7 +171,7 @@ VerifyReport Store::Impl::verify() const {
       }
       const auto target = models.external_link(name);
       const std::string renamed_from = base_name(stdfs::path(target.file).parent_path().string());
-      if (target.path == "/" && base_name(target.file) == name + ".h5" &&
+      if (target.path == "/" && base_name(target.file) == model_file_stem(name) + ".h5" &&
           renamed_from != dir_name && renamed_from.size() > 2 &&
           renamed_from.compare(renamed_from.size() - 2, 2, ".d") == 0) {
         // The store was moved under another name: mll reads model files from the index's own
@@ -178,9 +180,10 @@ VerifyReport Store::Impl::verify() const {
                                " (the store's old name); a writer open points it at " + dir_name);
         continue;
       }
-      if (target.file != dir_name + "/" + name + ".h5" || target.path != "/") {
+      const std::string expected = dir_name + "/" + model_file_stem(name) + ".h5";
+      if (target.file != expected || target.path != "/") {
         bad(s.path, ":/models/", name, ": links to ", target.file, ":", target.path, ", expected ",
-            dir_name, "/", name, ".h5:/");
+            expected, ":/");
       } else if (!stdfs::exists(s.model_file(name))) {  // not followed: HDF5 would parse it
         bad(s.path, ":/models/", name, ": link does not resolve");
       }
@@ -300,13 +303,14 @@ VerifyReport Store::Impl::verify() const {
     for (const auto& name : sorted_entries(s.dir)) {
       const std::string full = s.dir + "/" + name;
       if (name == "selections" && stdfs::is_directory(full)) continue;  // mll select's outputs
-      std::string id;
+      std::optional<std::string> decoded;
       const bool is_dir = stdfs::is_directory(full);
       if (!is_dir && name.size() > 3 && name.compare(name.size() - 3, 3, ".h5") == 0) {
-        id = name.substr(0, name.size() - 3);
+        decoded = model_id_from_file_stem(name.substr(0, name.size() - 3));
       } else if (is_dir && name.size() > 6 && name.compare(name.size() - 6, 6, ".parts") == 0) {
-        id = name.substr(0, name.size() - 6);
+        decoded = model_id_from_file_stem(name.substr(0, name.size() - 6));
       }
+      const std::string id = decoded.value_or(std::string());
       if (is_temp_name(name)) {
         report.notes.push_back(
             full + ": temporary file of an interrupted write (a writer open removes it)");

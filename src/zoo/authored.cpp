@@ -7,6 +7,7 @@
 #include "authored_geometry.hpp"
 #include "engine.hpp"
 #include "mll/core/error.hpp"
+#include "mll/core/model_id.hpp"
 
 namespace mll::zoo {
 namespace {
@@ -108,7 +109,7 @@ AuthoredModel write_authored_model(const AuthoredModelParams& params, const std:
   AuthoredModel result;
   ModelSpec& spec = result.spec;
   spec.id = p.id;
-  spec.model_file = p.id + ".pt";
+  spec.model_file = model_file_stem(p.id) + ".pt";
   spec.image_size = p.image_size;
   spec.tokenizer.kind = "clip-bpe";
   spec.tokenizer.context_length = p.context_length;
@@ -121,7 +122,7 @@ AuthoredModel write_authored_model(const AuthoredModelParams& params, const std:
   const std::string sidecar = sidecar_json(spec);  // validates the id before anything is written
 
   result.model_path = (std::filesystem::path(dir) / spec.model_file).string();
-  result.sidecar_path = (std::filesystem::path(dir) / (p.id + ".json")).string();
+  result.sidecar_path = (std::filesystem::path(dir) / (model_file_stem(p.id) + ".json")).string();
 
   detail::engine().save_authored({p, r.vit}, result.model_path);
   save_sidecar(spec, result.sidecar_path);

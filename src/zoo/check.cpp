@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <iomanip>
+#include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -51,6 +54,32 @@ std::string check_rows(const Matrix& e, int batch, const char* tower) {
 
 }  // namespace
 
+std::string ParityReport::json() const {
+  nlohmann::json by_input = nlohmann::json::object();
+  for (std::size_t i = 0; i < inputs.size() && i < cosines.size(); ++i) {
+    by_input[inputs[i]] = cosines[i];
+  }
+  return nlohmann::json{{"set", set},
+                        {"min_cosine", min_cosine},
+                        {"worst", worst},
+                        {"worst_input", worst_input},
+                        {"cosines", by_input}}
+      .dump();
+}
+
+std::string ParityReport::message(const std::string& model_id) const {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(8) << "model '" << model_id << "': parity "
+      << (passed() ? "ok" : "check failed") << ": " << worst_input << " has cosine " << worst
+      << (passed() ? " >= " : " < ") << std::setprecision(5) << min_cosine
+      << " with the exporter's reference (set " << set << ")";
+  if (!passed()) {
+    out << ": mll's decoding, preprocessing or tokenizer for this sidecar, or the exported module "
+           "itself, differs from the model's framework (docs/models.md, \"The parity guard\")";
+  }
+  return out.str();
+}
+
 CheckReport check_model(const ModelSpec& spec, const CheckOptions& options) {
   CheckReport report;
   report.id = spec.id;
@@ -88,8 +117,14 @@ CheckReport check_model(const ModelSpec& spec, const CheckOptions& options) {
     if (problem.empty() && spec.params != report.params) {
       problem = cat("sidecar says ", spec.params, " parameters, the module has ", report.params);
     }
+    if (problem.empty() && spec.reference && options.parity) {
+      report.parity = options.parity(model);
+      if (!report.parity->passed()) problem = report.parity->message(spec.id);
+    }
     report.ok = problem.empty();
-    report.message = report.ok ? "ok" : cat("model '", spec.id, "': ", problem);
+    report.message = report.ok                          ? "ok"
+                     : problem.rfind("model '", 0) == 0 ? problem
+                                                        : cat("model '", spec.id, "': ", problem);
   } catch (const UsageError&) {
     throw;
   } catch (const DataError& e) {

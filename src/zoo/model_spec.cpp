@@ -9,6 +9,7 @@
 
 #include "mll/core/error.hpp"
 #include "mll/core/fs.hpp"
+#include "mll/core/model_id.hpp"
 
 namespace mll::zoo {
 namespace stdfs = std::filesystem;
@@ -23,20 +24,6 @@ std::string resolve(const std::string& base_dir, const std::string& path) {
 
 std::string dir_of(const std::string& path) { return stdfs::path(path).parent_path().string(); }
 
-// Ids become HDF5 group names and file names: refuse what would be ambiguous there.
-std::string id_problem(const std::string& id) {
-  if (id.empty()) return "is empty";
-  if (id.size() > 200) return "is longer than 200 characters";
-  if (id.front() == '.') return "starts with '.'";
-  for (const char c : id) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '/' || c == '\\' || u < 0x20 || u == 0x7f || c == ' ') {
-      return "contains '/', '\\', a space or a control character";
-    }
-  }
-  return {};
-}
-
 // Reads fields of one JSON object, turning every problem into "<origin>: field 'x': ...".
 class Reader {
  public:
@@ -46,6 +33,8 @@ class Reader {
   [[noreturn]] void fail(const std::string& field, const std::string& what) const {
     MLL_THROW(DataError, origin_, ": field '", prefix_, field, "': ", what);
   }
+
+  const std::string& origin() const noexcept { return origin_; }
 
   const json* find(const std::string& field) const {
     const auto it = object_.find(field);
@@ -141,6 +130,60 @@ class Reader {
   std::string prefix_;
 };
 
+// Rows of one embedding table: a non-empty array of equally long arrays of finite numbers, each
+// row of (nearly) unit norm, as the exporter writes them.
+std::vector<std::vector<float>> embedding_rows(const Reader& r, const std::string& field) {
+  const json& value = r.need(field);
+  if (!value.is_array() || value.empty()) r.fail(field, "must be a non-empty array of rows");
+  std::vector<std::vector<float>> rows;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const json& row = value[i];
+    if (!row.is_array() || row.empty())
+      r.fail(cat(field, "[", i, "]"), "must be an array of numbers");
+    if (!rows.empty() && row.size() != rows.front().size()) {
+      r.fail(cat(field, "[", i, "]"),
+             cat("has ", row.size(), " values, row 0 has ", rows.front().size()));
+    }
+    std::vector<float> out;
+    out.reserve(row.size());
+    double norm = 0.0;
+    for (const json& v : row) {
+      if (!v.is_number() || !std::isfinite(v.get<double>())) {
+        r.fail(cat(field, "[", i, "]"), "must hold finite numbers only");
+      }
+      out.push_back(v.get<float>());
+      norm += v.get<double>() * v.get<double>();
+    }
+    if (std::abs(std::sqrt(norm) - 1.0) > 1e-3) {
+      r.fail(cat(field, "[", i, "]"),
+             cat("has norm ", std::sqrt(norm), ", not 1 (rows are L2-normalised)"));
+    }
+    rows.push_back(std::move(out));
+  }
+  return rows;
+}
+
+std::optional<ParityReference> parity_reference(const Reader& sidecar, const json& root) {
+  const auto it = root.find("reference");
+  if (it == root.end() || it->is_null()) return std::nullopt;
+  if (!it->is_object()) sidecar.fail("reference", "must be an object");
+  const Reader r(*it, sidecar.origin(), "reference.");
+  ParityReference ref;
+  ref.set = r.string("set");
+  if (ref.set.empty() || ref.set.find_first_of("/\\") != std::string::npos ||
+      ref.set.front() == '.') {
+    r.fail("set", cat("'", ref.set, "' is not a parity set name"));
+  }
+  ref.image_embeddings = embedding_rows(r, "image_embeddings");
+  ref.text_embeddings = embedding_rows(r, "text_embeddings");
+  if (ref.image_embeddings.front().size() != ref.text_embeddings.front().size()) {
+    r.fail("text_embeddings", cat("rows have ", ref.text_embeddings.front().size(),
+                                  " values, image rows ", ref.image_embeddings.front().size()));
+  }
+  ref.made_with = r.string_or("made_with", "");
+  return ref;
+}
+
 json parse_json(const std::string& text, const std::string& origin) {
   try {
     return json::parse(text);
@@ -183,6 +226,14 @@ json to_json(const ModelSpec& spec) {
   j["params"] = spec.params;
   j["gflops_per_image"] = spec.gflops_per_image;
   if (spec.embed_dim) j["embed_dim"] = *spec.embed_dim;
+  if (spec.reference) {
+    json ref;
+    ref["set"] = spec.reference->set;
+    ref["image_embeddings"] = spec.reference->image_embeddings;
+    ref["text_embeddings"] = spec.reference->text_embeddings;
+    if (!spec.reference->made_with.empty()) ref["made_with"] = spec.reference->made_with;
+    j["reference"] = ref;
+  }
   return j;
 }
 
@@ -208,7 +259,8 @@ ModelSpec parse_sidecar(const std::string& json_text, const std::string& origin,
            cat(*version, " is newer than this mll reads (", kSidecarVersion, "); upgrade mll"));
   }
   spec.id = r.string("id");
-  if (const std::string problem = id_problem(spec.id); !problem.empty()) r.fail("id", problem);
+  if (const std::string problem = model_id_problem(spec.id); !problem.empty())
+    r.fail("id", problem);
   spec.model_file = r.string("model");
   if (spec.model_file.empty()) r.fail("model", "is empty");
   spec.image_size = static_cast<int>(r.integer("image_size", 1, 8192));
@@ -233,6 +285,12 @@ ModelSpec parse_sidecar(const std::string& json_text, const std::string& origin,
   spec.gflops_per_image = r.number("gflops_per_image", 0.0, 1e9, true);
   if (const auto dim = r.opt_integer("embed_dim", 1, 1 << 20)) {
     spec.embed_dim = static_cast<int>(*dim);
+  }
+  spec.reference = parity_reference(r, root);
+  if (spec.reference && spec.embed_dim &&
+      static_cast<int>(spec.reference->image_embeddings.front().size()) != *spec.embed_dim) {
+    r.fail("reference", cat("rows have ", spec.reference->image_embeddings.front().size(),
+                            " values, embed_dim is ", *spec.embed_dim));
   }
   return spec;
 }
@@ -275,7 +333,8 @@ ZooManifest ZooManifest::load(const std::string& path) {
     }
     const Reader m(models[i], path, prefix);
     ZooEntry entry{m.string("id"), m.string("sidecar")};
-    if (const std::string problem = id_problem(entry.id); !problem.empty()) m.fail("id", problem);
+    if (const std::string problem = model_id_problem(entry.id); !problem.empty())
+      m.fail("id", problem);
     if (entry.sidecar.empty()) m.fail("sidecar", "is empty");
     if (manifest.contains(entry.id)) {
       MLL_THROW(DataError, path, ": duplicate model id '", entry.id, "' (models[", i, "])");
@@ -297,7 +356,7 @@ bool ZooManifest::contains(const std::string& id) const noexcept {
 }
 
 void ZooManifest::add(const ZooEntry& entry) {
-  if (const std::string problem = id_problem(entry.id); !problem.empty()) {
+  if (const std::string problem = model_id_problem(entry.id); !problem.empty()) {
     MLL_THROW(DataError, path_, ": model id '", entry.id, "' ", problem);
   }
   if (entry.sidecar.empty())

@@ -19,7 +19,9 @@
 #include "mll/core/hash.hpp"
 #include "mll/distributed/label.hpp"
 #include "mll/feed/inputs.hpp"
+#include "mll/feed/parity.hpp"
 #include "mll/image/image.hpp"
+#include "mll/image/preprocess.hpp"
 #include "mll/label/job.hpp"
 #include "mll/label/labels.hpp"
 #include "mll/store/half.hpp"
@@ -39,7 +41,8 @@ class LabelWorldTest : public ::testing::Test {
   // Builds graph, images, `models` authored models and an empty store under `dir_`.
   void build(int per_seed, int models, int per_node = 40) {
     ids_ = build_world(dir_, store_path(), per_seed, models, per_node);
-    ASSERT_FALSE(ids_.empty());
+    ASSERT_EQ(ids_.size(), static_cast<std::size_t>(models));
+    ASSERT_TRUE(std::filesystem::exists(store_path()));
   }
   std::string store_path() const { return dir_ / "store.h5"; }
   std::string zoo() const { return dir_ / "zoo.json"; }
@@ -395,6 +398,199 @@ TEST_F(LabelWorldTest, TokenizerKindsFailInZooCheckExactlyWhereLabelDoes) {
   r = label(" --models xlmr-like");
   EXPECT_EQ(r.exit_code, 65) << r.out << r.err;
   EXPECT_NE((r.out + r.err).find(error), std::string::npos) << r.out << r.err;
+  expect_verified();
+}
+
+// Ids in open_clip's MODEL:PRETRAINED form, which exporters write by default: zoo add, list,
+// check and label take them, the store keeps them in an escaped file name, and an id the rule
+// refuses stops zoo add with one line naming the sidecar.
+TEST_F(LabelWorldTest, OpenClipStyleIdsLabelAndLiveInEscapedFiles) {
+  build(6, 0);
+  const std::string id = "ViT-B-32:laion2b_s34b_b79k";
+  zoo::AuthoredModelParams p;
+  p.id = id;
+  p.embed_dim = 16;
+  p.image_size = 32;
+  const auto model = zoo::write_authored_model(p, dir_ / "models");
+  EXPECT_EQ(std::filesystem::path(model.sidecar_path).filename(),
+            "ViT-B-32%3Alaion2b_s34b_b79k.json");
+  auto r = run_mll("zoo add " + model.sidecar_path + " --zoo " + zoo(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = run_mll("zoo list --zoo " + zoo(), dir_);
+  EXPECT_NE(r.out.find(id), std::string::npos) << r.out;
+  r = run_mll("zoo check --device cpu --threads 1 --zoo " + zoo(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  r = label();
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("labeled 1"), std::string::npos) << r.out;
+  EXPECT_TRUE(std::filesystem::exists(store_path() + ".d/ViT-B-32%3Alaion2b_s34b_b79k.h5"));
+  expect_verified();
+  r = run_mll("store export --format npy --out " + (dir_ / "npy") + " --store " + store_path(),
+              dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(std::filesystem::exists(dir_ / "npy/ViT-B-32%3Alaion2b_s34b_b79k/images.npy"));
+  r = label(" --models " + id);  // a rerun names it on the command line and skips it
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  nlohmann::json comma = nlohmann::json::parse(zoo::sidecar_json(model.spec));
+  comma["id"] = "ViT-B-32,laion2b";
+  std::ofstream(dir_ / "models/comma.json") << comma.dump();
+  r = run_mll("zoo add " + (dir_ / "models/comma.json") + " --zoo " + zoo(), dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("comma.json: field 'id': contains ','"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// The reference rows of `spec` for the parity set, computed through mll's own pipeline with
+// optional faults: normalisation constants other than the sidecar's, a crop shifted by `shift`
+// pixels to the right. What an exporter whose framework preprocesses that way would write.
+zoo::ParityReference reference_of(const zoo::ModelSpec& spec, const std::array<float, 3>* mean,
+                                  int shift) {
+  const feed::ParitySet set = feed::load_parity_set("parity-1");
+  const zoo::Model model(spec, {});
+  image::PreprocessSpec pre = feed::preprocess_spec(spec);
+  if (mean != nullptr) pre.mean = *mean;
+  const int s = pre.height;
+  std::vector<float> pixels;
+  for (const auto& path : set.image_paths) {
+    const image::RgbImage photo = image::decode_file(path);
+    const image::CropPlan plan = image::plan_crop(photo.width(), photo.height(), pre);
+    const image::RgbImage resized =
+        image::resize(photo, plan.resized_width, plan.resized_height, pre.interpolation);
+    image::RgbImage crop(s, s);
+    for (int y = 0; y < s; ++y) {
+      std::memcpy(crop.row(y), resized.row(y + plan.crop_top) + 3 * (plan.crop_left + shift),
+                  3 * static_cast<std::size_t>(s));
+    }
+    const auto chw = image::to_normalized_chw(crop, pre.mean, pre.std);
+    pixels.insert(pixels.end(), chw.begin(), chw.end());
+  }
+  const auto tokenizer = feed::make_tokenizer(spec);
+  const auto ids = tokenizer->encode_batch(set.captions);
+  const Matrix image =
+      model.encode_images(pixels.data(), static_cast<int>(set.image_paths.size()), s, s);
+  const Matrix text = model.encode_text(ids.data(), static_cast<int>(set.captions.size()),
+                                        tokenizer->context_length());
+  zoo::ParityReference ref;
+  ref.set = set.name;
+  ref.made_with = "mll itself (test)";
+  for (std::int64_t r = 0; r < image.rows; ++r)
+    ref.image_embeddings.emplace_back(image.row(r), image.row(r) + image.cols);
+  for (std::int64_t r = 0; r < text.rows; ++r)
+    ref.text_embeddings.emplace_back(text.row(r), text.row(r) + text.cols);
+  return ref;
+}
+
+// A parity set whose files changed is refused (a reference holds only for the exact inputs), as
+// is an unknown set; nothing is measured against the wrong pixels.
+TEST(ParitySet, ChangedFilesAndUnknownSetsAreRefused) {
+  ScratchDir dir;
+  const feed::ParitySet set = feed::load_parity_set("parity-1");
+  EXPECT_EQ(set.image_paths.size(), 3u);
+  EXPECT_EQ(set.captions.size(), 5u);
+  EXPECT_NE(set.captions[1].find("\u2019"), std::string::npos);  // a curly quote
+  std::filesystem::create_directories(dir / "data/reference");
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(set.manifest).parent_path())) {
+    std::filesystem::copy_file(entry.path(),
+                               dir / ("data/reference/" + entry.path().filename().string()));
+  }
+  {
+    std::fstream photo(dir / "data/reference/chelsea.jpg",
+                       std::ios::in | std::ios::out | std::ios::binary);
+    photo.seekg(1000);
+    const char byte = static_cast<char>(photo.get() ^ 0xff);  // surely another value
+    photo.seekp(1000);
+    photo.put(byte);
+  }
+  ::setenv("MLL_DATA_DIR", (dir / "data").c_str(), 1);
+  try {
+    feed::load_parity_set("parity-1");
+    ADD_FAILURE() << "a changed image was accepted";
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("chelsea.jpg: SHA-256 "), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(feed::load_parity_set("parity-0"), DataError);
+  EXPECT_THROW(feed::load_parity_set("../reference/parity-1"), DataError);
+  ::unsetenv("MLL_DATA_DIR");
+}
+
+// The parity guard: a model whose reference mll reproduces passes zoo check and labels, with the
+// cosines in its provenance; a mis-exported one (normalisation other than the sidecar says, a
+// one-pixel crop shift, a module that is not the one the reference was made with) is refused by
+// zoo check and by label (recorded as failed, exit 65), with the cosine in the message.
+TEST_F(LabelWorldTest, TheParityGuardRefusesModelsThatDifferFromTheirReference) {
+  build(6, 0);
+  auto add = [&](const std::string& id, std::uint64_t seed,
+                 const std::function<void(zoo::ModelSpec&)>& mis_export) {
+    zoo::AuthoredModelParams p;
+    p.id = id;
+    p.seed = seed;
+    p.embed_dim = 16;
+    p.image_size = 64;
+    auto model = zoo::write_authored_model(p, dir_ / "models");
+    mis_export(model.spec);
+    zoo::save_sidecar(model.spec, model.sidecar_path);
+    const auto r = run_mll("zoo add " + model.sidecar_path + " --zoo " + zoo(), dir_);
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return model.spec;
+  };
+  add("faithful", 1, [](zoo::ModelSpec& spec) { spec.reference = reference_of(spec, nullptr, 0); });
+  add("other-mean", 2, [](zoo::ModelSpec& spec) {
+    const std::array<float, 3> half = {0.5f, 0.5f,
+                                       0.5f};  // SigLIP's, where the sidecar says CLIP's
+    spec.reference = reference_of(spec, &half, 0);
+  });
+  add("shifted-crop", 3,
+      [](zoo::ModelSpec& spec) { spec.reference = reference_of(spec, nullptr, 1); });
+  const zoo::ModelSpec other = add("other-module", 4, [](zoo::ModelSpec&) {});
+  {  // its reference comes from the module with other weights (an activation swapped in export)
+    zoo::AuthoredModelParams p;
+    p.id = "other-module-weights";
+    p.seed = 40;
+    p.embed_dim = 16;
+    p.image_size = 64;
+    std::filesystem::create_directories(dir_ / "twin");
+    const auto twin = zoo::write_authored_model(p, dir_ / "twin");
+    zoo::ModelSpec spec = other;
+    spec.reference = reference_of(twin.spec, nullptr, 0);
+    zoo::save_sidecar(spec, dir_ / "models/other-module.json");
+  }
+
+  auto r = run_mll("zoo check --device cpu --threads 1 --models faithful --zoo " + zoo(), dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find(" 1.0000000"), std::string::npos) << r.out;  // the worst cosine
+  for (const char* bad : {"other-mean", "shifted-crop", "other-module"}) {
+    r = run_mll(cat("zoo check --device cpu --threads 1 --models ", bad, " --zoo ", zoo()), dir_);
+    EXPECT_EQ(r.exit_code, 65) << bad << r.out << r.err;
+    EXPECT_NE(r.out.find(cat("model '", bad, "': parity check failed: ")), std::string::npos)
+        << r.out;
+    EXPECT_NE(r.out.find(" has cosine "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("< 0.99999 with the exporter's reference"), std::string::npos) << r.out;
+  }
+  // --parity-min-cosine 0 turns the guard off.
+  r = run_mll(
+      "zoo check --device cpu --threads 1 --parity-min-cosine 0 --models shifted-crop --zoo " +
+          zoo(),
+      dir_);
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+
+  r = label();
+  EXPECT_EQ(r.exit_code, 65) << r.out << r.err;
+  EXPECT_NE(r.out.find("labeled 1"), std::string::npos) << r.out;
+  const auto store = store::Store::open(store_path(), store::Store::Mode::kRead);
+  for (const char* bad : {"other-mean", "shifted-crop", "other-module"}) {
+    ASSERT_TRUE(store.find_model(bad)) << bad;
+    EXPECT_EQ(store.find_model(bad)->status, store::ModelStatus::kFailed) << bad;
+    EXPECT_NE(store.find_model(bad)->message.find("parity check failed"), std::string::npos)
+        << store.find_model(bad)->message;
+    EXPECT_NE(store.find_model(bad)->message.find(" has cosine "), std::string::npos);
+  }
+  const auto parity = nlohmann::json::parse(store.model_info("faithful").parity_json);
+  EXPECT_EQ(parity["set"], "parity-1");
+  EXPECT_GE(parity["worst"].get<double>(), 0.99999);
+  EXPECT_EQ(parity["cosines"].size(), 8u);  // 3 photos and 5 captions
+  EXPECT_TRUE(parity["cosines"].contains("image chelsea.jpg")) << parity.dump();
   expect_verified();
 }
 

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -54,7 +55,10 @@ struct LabelOptions {
   int workers = 1;
   bool fast_decode = false;  // JPEG DCT-domain downscaling for large photos (not exact)
   bool fail_fast = false;    // stop at the first failing model instead of recording it
-  bool rehash = false;       // hash every model file, ignoring <store>.digests
+  // The parity guard's threshold (mll/feed/parity.hpp) for models whose sidecar has reference
+  // embeddings; negative: feed::default_min_cosine(run.precision); 0: the guard is off.
+  double parity_min_cosine = -1.0;
+  bool rehash = false;  // hash every model file, ignoring <store>.digests
   // Move finished model files of another graph or probe set found beside the index to
   // `<store>.quarantine/` instead of refusing the store (store::Store::ForeignFiles).
   bool quarantine_foreign = false;
@@ -112,6 +116,8 @@ struct ModelRows {
 struct ShardResult {
   std::vector<ModelRows> rows;
   std::vector<std::pair<std::string, std::string>> failures;  // model id, message
+  // Model id, zoo::ParityReport::json(): the parity guard passed when the model was loaded.
+  std::vector<std::pair<std::string, std::string>> parity;
   bool stopped = false;  // a stop signal cut the shard short (rows are partial)
   // Why the shard stopped at a probe image that cannot be used (unreadable, or changed since
   // the probe set was built); its rows are dropped, the other shards go on.
@@ -195,6 +201,7 @@ class Committer {
   LabelReport report_;
   std::string config_json_;
   std::string started_utc_;
+  std::map<std::string, std::string> parity_;  // model id -> the parity report of this run
 };
 
 }  // namespace mll::label

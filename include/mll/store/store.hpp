@@ -43,7 +43,7 @@ ModelStatus parse_status(const std::string& text);
 
 // One model's entry in the index registry.
 struct ModelRecord {
-  std::string id;  // [A-Za-z0-9._-]+
+  std::string id;  // mll/core/model_id.hpp; files on disk are named by model_file_stem(id)
   ModelStatus status = ModelStatus::kPending;
   std::string message;  // why it failed (failed models only)
   std::string model_sha256;
@@ -80,6 +80,9 @@ struct FinishInfo {
   double logit_scale = 100.0;
   std::string config_json;  // the labeling configuration (batch size, device, ...)
   std::string started_utc;  // when labeling of this model started ("" = registration time)
+  // The parity guard's measurement (zoo::ParityReport::json()); "" keeps the previous finish's,
+  // if any (a model finished without being loaded in this run).
+  std::string parity_json;
 };
 
 // The attributes of a finished model file.
@@ -91,6 +94,7 @@ struct ModelInfo {
   std::int64_t image_rows = 0;  // rows of image_embeddings
   std::string model_sha256, sidecar_json, config_json, mll_version;
   std::string started_utc, finished_utc, graph_hash, probe_hash;
+  std::string parity_json;  // "" when the sidecar had no reference (attribute absent)
 };
 
 // How much of a model is labeled (finished rows plus part files).
@@ -233,8 +237,5 @@ class Store {
   explicit Store(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Throws UsageError unless `id` matches [A-Za-z0-9._-]+ (and is not "." or "..").
-void check_model_id(const std::string& id);
 
 }  // namespace mll::store

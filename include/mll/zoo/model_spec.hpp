@@ -33,6 +33,17 @@ struct TokenizerSpec {
   std::string merges;
 };
 
+// What the exporter computed with the model's own framework (open_clip's preprocess, tokenizer and
+// eager towers) for the inputs of an mll parity set (data/reference/<set>.json): L2-normalised
+// rows in the set's order. mll recomputes them through its own pipeline before trusting the model
+// (mll/feed/parity.hpp; docs/models.md, "The parity guard"). JSON key "reference".
+struct ParityReference {
+  std::string set;  // the parity set's name, e.g. "parity-1"
+  std::vector<std::vector<float>> image_embeddings;
+  std::vector<std::vector<float>> text_embeddings;
+  std::string made_with;  // free text: framework and versions, for messages
+};
+
 struct ModelSpec {
   std::string id;
   // The TorchScript file as written in the sidecar: relative to the sidecar's directory unless
@@ -52,6 +63,7 @@ struct ModelSpec {
   // (the definition of open_clip's model_profile.csv "image_gflops" column).
   double gflops_per_image = 0.0;
   std::optional<int> embed_dim;  // when present the runner checks the towers' output width
+  std::optional<ParityReference> reference;
 
   // Directory the relative paths are resolved against (set by load_sidecar; may be empty).
   std::string base_dir;

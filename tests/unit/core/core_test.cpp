@@ -1,3 +1,4 @@
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -17,10 +18,55 @@
 #include "mll/core/hash.hpp"
 #include "mll/core/linalg.hpp"
 #include "mll/core/log.hpp"
+#include "mll/core/model_id.hpp"
 #include "test_paths.hpp"
 
 namespace mll {
 namespace {
+
+TEST(ModelId, OneRuleWideEnoughForOpenClipIds) {
+  for (const char* id : {"ViT-B-32", "ViT-B-32:laion2b_s34b_b79k", "coca_ViT-B-32:mscoco_finetuned",
+                         "hf-hub:timm--vit_base", "m@2+x=y", "a%41", "x.json"}) {
+    EXPECT_EQ(model_id_problem(id), "") << id;
+  }
+  EXPECT_EQ(model_id_problem(""), "is empty");
+  EXPECT_EQ(model_id_problem(".git"), "starts with '.'");
+  EXPECT_EQ(model_id_problem(".."), "starts with '.'");
+  EXPECT_EQ(model_id_problem("a/b"), "contains '/'");
+  EXPECT_EQ(model_id_problem("a\\b"), "contains '\\'");
+  EXPECT_EQ(model_id_problem("a,b"), "contains ',' (ids are comma-separated on command lines)");
+  for (const char* id : {"a b", "a\tb", "caf\xc3\xa9", "a\x7f"}) {
+    EXPECT_EQ(model_id_problem(id), "contains a space, a control character or a non-ASCII byte")
+        << id;
+  }
+  EXPECT_EQ(model_id_problem(std::string(200, 'a')), "");
+  EXPECT_EQ(model_id_problem(std::string(201, 'a')), "is longer than 200 bytes");
+  // 100 colons fit as an id but not as a file name (300 bytes escaped).
+  EXPECT_THAT(model_id_problem(std::string(100, ':')), ::testing::HasSubstr("has a file name"));
+  EXPECT_THROW(check_model_id("a,b"), UsageError);
+  try {
+    check_model_id("a b");
+    ADD_FAILURE() << "accepted";
+  } catch (const UsageError& e) {
+    EXPECT_THAT(e.what(), ::testing::HasSubstr("invalid model id 'a b': contains a space"));
+  }
+}
+
+TEST(ModelId, FileStemsAreEscapedOneToOneAndOnlyTheCanonicalSpellingMapsBack) {
+  EXPECT_EQ(model_file_stem("ViT-B-32_v1.2"), "ViT-B-32_v1.2");
+  EXPECT_EQ(model_file_stem("ViT-B-32:laion2b_s34b_b79k"), "ViT-B-32%3Alaion2b_s34b_b79k");
+  EXPECT_EQ(model_file_stem("a%41"), "a%2541");  // '%' itself is escaped: no two ids collide
+  EXPECT_EQ(model_file_stem("a+b=c"), "a%2Bb%3Dc");
+  for (const char* id : {"ViT-B-32", "ViT-B-32:laion2b_s34b_b79k", "a%41", "x~!@#$^&*()"}) {
+    EXPECT_EQ(model_id_from_file_stem(model_file_stem(id)), std::optional<std::string>(id)) << id;
+  }
+  EXPECT_EQ(model_id_from_file_stem("ViT-B-32%3alaion"), std::nullopt);  // lower-case hex
+  EXPECT_EQ(model_id_from_file_stem("a%4"), std::nullopt);               // cut short
+  EXPECT_EQ(model_id_from_file_stem("a%41"), std::nullopt);              // 'A' needs no escape
+  EXPECT_EQ(model_id_from_file_stem("a%2Cb"), std::nullopt);  // ',' is not allowed in ids
+  EXPECT_EQ(model_id_from_file_stem("a:b"), std::nullopt);    // a raw ':' is not a stem
+  EXPECT_EQ(model_id_from_file_stem(""), std::nullopt);
+}
 
 TEST(Error, TypedErrorsCarryTheirExitCodes) {
   EXPECT_EQ(exit_code_of(UsageError("x")), ExitCode::kUsage);

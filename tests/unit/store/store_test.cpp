@@ -183,6 +183,10 @@ TEST(Store, RegisterRules) {
   EXPECT_THROW(s.register_model(test::fake_record("..")), UsageError);
   EXPECT_THROW(s.register_model(test::fake_record("")), UsageError);
   EXPECT_NO_THROW(s.register_model(test::fake_record("ViT-B-32.openai_v2")));
+  EXPECT_NO_THROW(s.register_model(test::fake_record("ViT-B-32:laion2b_s34b_b79k")));
+  for (const char* bad : {"a,b", "a b", ".hidden", "tab\there"}) {
+    EXPECT_THROW(s.register_model(test::fake_record(bad)), UsageError) << bad;
+  }
   EXPECT_THROW(s.missing_units("nope", 4, 4), UsageError);
 }
 
@@ -631,6 +635,49 @@ TEST(StoreIntegrity, ARestoredOlderIndexAdoptsTheFinishedFilesBesideIt) {
   EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
   EXPECT_EQ(half_bits(s.read_image_embeddings("m3", 0, 40)),
             expected_bits("m3", UnitKind::kImage, 0, 40));
+}
+
+// An id outside [A-Za-z0-9._-] (open_clip's MODEL:PRETRAINED) gets an escaped file name: the
+// model labels, links, verifies and reads back, and a restored older index adopts its file under
+// the right id. A file whose name is not the canonical stem of an id is quarantined, not adopted.
+TEST(StoreIntegrity, IdsWithOtherCharactersLiveInEscapedFileNames) {
+  test::ScratchDir dir;
+  const std::string path = dir / "store.h5";
+  const std::string id = "ViT-B-32:laion2b_s34b_b79k";
+  { Store s = make_store(path); }
+  stdfs::copy_file(path, dir / "index.bak");
+  {
+    Store s = Store::open(path, Store::Mode::kWrite);
+    test::label_model(s, id);
+  }
+  EXPECT_TRUE(stdfs::exists(path + ".d/ViT-B-32%3Alaion2b_s34b_b79k.h5"));
+  EXPECT_FALSE(stdfs::exists(path + ".d/" + id + ".h5"));
+  {
+    const Store r = Store::open(path, Store::Mode::kRead);
+    ASSERT_TRUE(r.find_model(id));
+    EXPECT_EQ(r.find_model(id)->status, ModelStatus::kDone);
+    EXPECT_TRUE(r.verify().ok()) << ::testing::PrintToString(r.verify().violations);
+    EXPECT_EQ(half_bits(r.read_image_embeddings(id, 0, 40)),
+              expected_bits(id, UnitKind::kImage, 0, 40));
+    EXPECT_EQ(r.model_info(id).id, id);
+  }
+  // The index link resolves in HDF5 itself (h5py and h5dump follow it).
+  {
+    const h5::File index = h5::File::open(path, h5::Access::kReadOnly);
+    EXPECT_EQ(index.root().open_group("models").external_link(id).file,
+              "store.h5.d/ViT-B-32%3Alaion2b_s34b_b79k.h5");
+  }
+  // A lower-case escape is another spelling of the same id: never adopted under either id.
+  stdfs::copy_file(path + ".d/ViT-B-32%3Alaion2b_s34b_b79k.h5",
+                   path + ".d/ViT-B-32%3alaion2b_s34b_b79k.h5");
+  stdfs::copy_file(dir / "index.bak", path, stdfs::copy_options::overwrite_existing);
+  Store s = Store::open(path, Store::Mode::kWrite);
+  ASSERT_TRUE(s.find_model(id));
+  EXPECT_EQ(s.find_model(id)->status, ModelStatus::kDone);
+  EXPECT_EQ(s.models().size(), 1u);
+  EXPECT_FALSE(stdfs::exists(path + ".d/ViT-B-32%3alaion2b_s34b_b79k.h5"));
+  EXPECT_TRUE(stdfs::exists(path + ".quarantine/ViT-B-32%3alaion2b_s34b_b79k.h5"));
+  EXPECT_TRUE(s.verify().ok()) << ::testing::PrintToString(s.verify().violations);
 }
 
 // The index of another probe set over these model files is refused, naming both probe hashes,

@@ -130,6 +130,8 @@ TEST(ZooSidecar, WrongTypesAndBadValues) {
       {"id", 7, "must be a string"},
       {"id", "a/b", "contains '/'"},
       {"id", "", "is empty"},
+      {"id", "a,b", "contains ','"},
+      {"id", "a b", "contains a space"},
       {"mean", json::array({0.5, 0.5}), "array of 3 numbers"},
       {"std", json::array({0.5, 0.0, 0.5}), "out of range"},
       {"std", json::array({0.5, "x", 0.5}), "must be a number"},
@@ -160,6 +162,74 @@ TEST(ZooSidecar, WrongTypesAndBadValues) {
   write_text(dir / "ctx.json", j.dump());
   expect_throw_containing<DataError>([&] { load_sidecar(dir / "ctx.json"); },
                                      {"field 'tokenizer.context_length'", "out of range"});
+}
+
+// The optional parity reference: read, written back unchanged, and refused with the field named
+// when its rows cannot be a reference (uneven, not unit-norm, another width than the towers').
+TEST(ZooSidecar, ParityReferenceRoundTripsAndBadRowsAreNamed) {
+  mll::test::ScratchDir dir;
+  json j = valid_sidecar();
+  j["embed_dim"] = 2;
+  j["reference"] = {{"set", "parity-1"},
+                    {"image_embeddings", {{0.6, 0.8}, {1.0, 0.0}}},
+                    {"text_embeddings", {{0.0, 1.0}}},
+                    {"made_with", "open_clip 3.3.0"}};
+  write_text(dir / "ok.json", j.dump());
+  ModelSpec spec = load_sidecar(dir / "ok.json");
+  ASSERT_TRUE(spec.reference.has_value());
+  EXPECT_EQ(spec.reference->set, "parity-1");
+  ASSERT_EQ(spec.reference->image_embeddings.size(), 2u);
+  EXPECT_FLOAT_EQ(spec.reference->image_embeddings[0][1], 0.8f);
+  EXPECT_EQ(spec.reference->made_with, "open_clip 3.3.0");
+  spec.base_dir = dir.path();
+  save_sidecar(spec, dir / "back.json");
+  const ModelSpec back = load_sidecar(dir / "back.json");
+  ASSERT_TRUE(back.reference.has_value());
+  EXPECT_EQ(back.reference->image_embeddings, spec.reference->image_embeddings);
+  EXPECT_EQ(back.reference->text_embeddings, spec.reference->text_embeddings);
+
+  struct Case {
+    json reference;
+    const char* field;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"parity-1", "field 'reference'", "must be an object"},
+      {{{"image_embeddings", {{1.0, 0.0}}}, {"text_embeddings", {{1.0, 0.0}}}},
+       "field 'reference.set'",
+       "missing"},
+      {{{"set", "../x"}, {"image_embeddings", {{1.0, 0.0}}}, {"text_embeddings", {{1.0, 0.0}}}},
+       "field 'reference.set'",
+       "not a parity set name"},
+      {{{"set", "p"}, {"image_embeddings", json::array()}, {"text_embeddings", {{1.0, 0.0}}}},
+       "field 'reference.image_embeddings'",
+       "non-empty array"},
+      {{{"set", "p"}, {"image_embeddings", {{1.0, 0.0}, {1.0}}}, {"text_embeddings", {{1.0, 0.0}}}},
+       "field 'reference.image_embeddings[1]'",
+       "has 1 values, row 0 has 2"},
+      {{{"set", "p"}, {"image_embeddings", {{1.0, 1.0}}}, {"text_embeddings", {{1.0, 0.0}}}},
+       "field 'reference.image_embeddings[0]'",
+       "not 1"},
+      {{{"set", "p"}, {"image_embeddings", {{1.0, "x"}}}, {"text_embeddings", {{1.0, 0.0}}}},
+       "field 'reference.image_embeddings[0]'",
+       "finite numbers"},
+      {{{"set", "p"}, {"image_embeddings", {{1.0, 0.0}}}, {"text_embeddings", {{1.0, 0.0, 0.0}}}},
+       "field 'reference.text_embeddings'",
+       "image rows 2"},
+      {{{"set", "p"},
+        {"image_embeddings", {{1.0, 0.0, 0.0}}},
+        {"text_embeddings", {{0.0, 0.0, 1.0}}}},
+       "field 'reference'",
+       "embed_dim is 2"},
+  };
+  int i = 0;
+  for (const auto& c : cases) {
+    json bad = j;
+    bad["reference"] = c.reference;
+    const std::string path = dir / cat("ref", i++, ".json");
+    write_text(path, bad.dump());
+    expect_throw_containing<DataError>([&] { load_sidecar(path); }, {path, c.field, c.expect});
+  }
 }
 
 TEST(ZooSidecar, NotJsonMissingOrNotAnObject) {
