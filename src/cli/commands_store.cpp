@@ -291,6 +291,10 @@ nlohmann::json inspect_json(const store::Store& store) {
       model["mll_version"] = info.mll_version;
       auto config = nlohmann::json::parse(info.config_json, nullptr, /*allow_exceptions=*/false);
       model["config"] = config.is_discarded() ? nlohmann::json(info.config_json) : config;
+      if (!info.parity_json.empty()) {
+        auto parity = nlohmann::json::parse(info.parity_json, nullptr, false);
+        model["parity"] = parity.is_discarded() ? nlohmann::json(info.parity_json) : parity;
+      }
     }
     out["models"].push_back(std::move(model));
   }
