@@ -355,7 +355,10 @@ class SlurmTest : public ::testing::Test {
   // holds this job's id and this cluster's SLURM_CONF (the script from its exec on, and what it
   // execs; not slurmstepd, and not another test cluster's job of the same id). Returns whether
   // it did within `seconds`.
-  bool wait_for_exec(const std::string& job, double seconds) const {
+  // Waits until the job's batch shell catches USR1 and TERM (its first lines set the traps):
+  // before that no shell script can catch a signal, and docs/running.md ("The signal contract")
+  // leaves bash's own start-up unguarded. Found by its environment, the handlers by SigCgt.
+  bool wait_for_batch_traps(const std::string& job, double seconds) const {
     const std::string id = std::string("SLURM_JOB_ID=") + job + '\0';
     const std::string conf = "SLURM_CONF=" + slurm_dir_ + "/slurm.conf";
     const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
@@ -365,21 +368,32 @@ class SlurmTest : public ::testing::Test {
         const std::string name = it->path().filename();
         if (name.find_first_not_of("0123456789") != std::string::npos) continue;
         // POSIX reads: the process may end while it is read (a stream would throw).
-        const int fd = ::open((it->path() / "environ").c_str(), O_RDONLY | O_CLOEXEC);
-        if (fd < 0) continue;
-        std::string environ;
-        char buffer[16384];
-        for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
-          environ.append(buffer, static_cast<std::size_t>(n));
+        const std::string environ = read_proc(it->path() / "environ");
+        if (environ.find(id) == std::string::npos || environ.find(conf) == std::string::npos) {
+          continue;
         }
-        ::close(fd);
-        if (environ.find(id) != std::string::npos && environ.find(conf) != std::string::npos) {
-          return true;
-        }
+        const std::string status = read_proc(it->path() / "status");
+        const auto at = status.find("SigCgt:\t");
+        if (at == std::string::npos) continue;
+        const unsigned long long caught = std::stoull(status.substr(at + 8, 16), nullptr, 16);
+        const unsigned long long wanted = (1ull << (SIGUSR1 - 1)) | (1ull << (SIGTERM - 1));
+        if ((caught & wanted) == wanted) return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     return false;
+  }
+
+  static std::string read_proc(const fsys::path& file) {
+    std::string text;
+    const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return text;
+    char buffer[16384];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+      text.append(buffer, static_cast<std::size_t>(n));
+    }
+    ::close(fd);
+    return text;
   }
   // Keeps a copy of the empty store (for fresh_store) and labels another copy in one process:
   // the reference every job's store must equal. Returns the reference's path.
@@ -582,9 +596,9 @@ TEST_F(SlurmTest, AWarningSignalAtAnyMomentOfTheJobRequeuesItAndItEndsCompleted)
       fresh_store();
       const std::string job = submit("-n 1 -c 1 --gpus-per-task=0", "label-mpi.sbatch");
       ASSERT_FALSE(job.empty());
-      // From the exec of the batch script (its process appears), as for a process started by
-      // hand; the job's RUNNING state comes earlier, while slurmstepd still sets the step up.
-      ASSERT_TRUE(wait_for_exec(job, 60)) << show_job(job);
+      // From the moment the batch shell has its traps, as for a process started by hand; the
+      // job's RUNNING state comes earlier, while slurmstepd still sets the step up.
+      ASSERT_TRUE(wait_for_batch_traps(job, 60)) << show_job(job);
       std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
       run_command(slurm("timeout 10 scancel --signal=" + std::string(signal) + " --batch " + job),
                   dir_);
