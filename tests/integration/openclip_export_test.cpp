@@ -306,6 +306,10 @@ nlohmann::json export_summary(const CommandResult& r) {
 // Nothing but the exported files in `dir`: the staging folder is gone.
 void expect_only(const std::string& dir, std::vector<std::string> names) {
   std::vector<std::string> found;
+  if (!fsys::is_directory(dir)) {
+    ADD_FAILURE() << dir << " is not a directory";
+    return;
+  }
   for (const auto& e : fsys::directory_iterator(dir)) found.push_back(e.path().filename());
   std::sort(found.begin(), found.end());
   std::sort(names.begin(), names.end());
