@@ -579,6 +579,64 @@ TEST(OpenclipExport, ErrorsAreOneLineWithoutTraceback) {
   EXPECT_FALSE(fsys::exists(dir / "out"));
 }
 
+// --- Verification and the parity set -----------------------------------------------------------
+
+// An export mll refuses is one line (exit 1) and leaves --out as it was; without any mll binary
+// the export is written with a note on how to verify it; a parity set whose files changed is
+// refused, naming the file.
+TEST(OpenclipExport, VerificationFailureLeavesTheOutputAsItWas) {
+  SKIP_WITHOUT_OPENCLIP();
+  ScratchDir dir;
+  fsys::create_directories(dir / "out");
+  std::ofstream(dir / "out/keep.txt") << "earlier work\n";
+  // Answers like mll zoo check does for a model the parity guard refuses.
+  std::ofstream(dir / "refusing-mll") << "#!/bin/sh\n"
+                                         "[ \"$2\" = check ] || exit 0\n"
+                                         "echo 'id  dim  params  image ms  text ms  status'\n"
+                                         "echo 'stand-in-openclip  16  1590801  0.1  0.1  FAILED: "
+                                         "reference image 2: cosine 0.91 < 0.99999'\n"
+                                         "echo 'mll: error: 1 model(s) failed the check' >&2\n"
+                                         "exit 65\n";
+  fsys::permissions(dir / "refusing-mll", fsys::perms::owner_all);
+  auto r = run_command(with_open_clip() + exporter() + " --stand-in --mll " +
+                           (dir / "refusing-mll") + " --out " + (dir / "out"),
+                       dir);
+  expect_one_line_error(r, 1, "cosine 0.91");
+  expect_only(dir / "out", {"keep.txt"});
+
+  // The exporter alone, away from this checkout's build folder, with no mll on PATH.
+  fsys::create_directories(dir / "lone/tools");
+  fsys::copy_file(exporter(), dir / "lone/tools/export_openclip.py");
+  const std::string parity = source_dir() + "/data/reference/parity-1.json";
+  r = run_command("PATH=/usr/bin:/bin MLL= " + with_open_clip() +
+                      (dir / "lone/tools/export_openclip.py") + " --stand-in --reference-set " +
+                      parity + " --out " + (dir / "lone/out"),
+                  dir);
+  EXPECT_EQ(export_summary(r)["verified"], false);
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("unverified"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("mll zoo check"), std::string::npos) << r.err;
+  expect_reference_matches_runner(dir / "lone/out/stand-in-openclip.json");
+
+  // One changed byte in a parity image.
+  fsys::create_directories(dir / "parity");
+  for (const char* name : {"parity-1.json", "astronaut.jpg", "chelsea.jpg", "coffee.jpg"}) {
+    fsys::copy_file(source_dir() + "/data/reference/" + name,
+                    dir / ("parity/" + std::string(name)));
+  }
+  {
+    std::fstream f(dir / "parity/chelsea.jpg", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(1000);
+    f.put('\x5a');
+  }
+  r = export_openclip(
+      "--stand-in --reference-set " + (dir / "parity/parity-1.json") + " --out " + (dir / "out"),
+      dir);
+  expect_one_line_error(r, 1, "chelsea.jpg");
+  EXPECT_NE(r.err.find("sha256"), std::string::npos) << r.err;
+  expect_only(dir / "out", {"keep.txt"});
+}
+
 // --- Real architectures, labeled ---------------------------------------------------------------
 
 // Exports a seeded random checkpoint of `arch`, checks its sidecar's reference against mll's
