@@ -126,6 +126,11 @@ def one_line(text, limit=300):
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+def one_line_warning(message, category, filename, lineno, line=None):
+    """Python warnings (torch, timm, open_clip) as one line each, like the script's own."""
+    return f"{PROG}: warning: {category.__name__}: {one_line(message)}\n"
+
+
 def warn(kind, message):
     print(f"{PROG}: {kind}: {message}", file=sys.stderr)
 
@@ -970,7 +975,10 @@ def run(argv):
             raise ExportError(f"--id '{args.id}' {problem}", EXIT_USAGE)
     mll = None if args.no_verify else find_mll(args)
     parity = parity_set(args)
-    logging.basicConfig(level=logging.ERROR)  # open_clip logs its progress at INFO/WARNING
+    # open_clip logs its progress, and errors it raises anyway, through logging; what matters
+    # reaches the user as this script's own one-line messages.
+    logging.basicConfig(level=logging.CRITICAL)
+    warnings.formatwarning = one_line_warning
     job = stand_in_job(args, parity) if args.stand_in else open_clip_job(args, parity)
     out = args.out
     stem = safe_stem(job["id"])
