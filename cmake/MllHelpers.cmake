@@ -59,8 +59,16 @@ function(mll_add_test name)
   # gtest_discover_tests cannot carry a list-valued ENVIRONMENT, so the environment these tests
   # need is set by their main() (tests/common/test_main.cpp).
   gtest_discover_tests(${name}
-    PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}"
+    PROPERTIES TIMEOUT ${ARG_TIMEOUT}
     DISCOVERY_TIMEOUT 60)
+  # Labels are set by a file ctest reads after the discovered tests: gtest_discover_tests
+  # flattens its PROPERTIES, so a list of labels would arrive as one label plus stray words
+  # (ctest -L <second label> found nothing).
+  set(labels_file "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+  file(WRITE "${labels_file}"
+       "if(${name}_TESTS)\n  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS "
+       "\"${ARG_LABELS}\")\nendif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${labels_file}")
 endfunction()
 
 # mll_add_mpi_test(<name> SOURCES ... LIBS ... RANKS 1 2 3)

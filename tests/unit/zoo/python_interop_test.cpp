@@ -148,7 +148,8 @@ TEST(ZooPython, VitB32AuthoredInCppMatchesInPython) {
 TEST(ZooPython, ExportToolStandInLoadsInTheRunner) {
   SKIP_WITHOUT_PYTHON_TORCH();
   mll::test::ScratchDir dir;
-  run_python(tool("export_openclip.py") + " --stand-in --out " + dir.path() + " --write-reference");
+  run_python(tool("export_openclip.py") + " --stand-in --no-verify --out " + dir.path() +
+             " --write-test-vectors");
   const ModelSpec spec = load_sidecar(dir / "stand-in-openclip.json");
   EXPECT_EQ(spec.image_size, 32);
   EXPECT_EQ(spec.interpolation, "bicubic");
