@@ -34,9 +34,10 @@ struct ParitySet {
 // inputs it was computed from), IoError when a file cannot be read.
 ParitySet load_parity_set(const std::string& name);
 
-// The threshold for a run in `precision` when none is given: 0.99999 in float32; reduced-precision
-// towers lose cosine to rounding alone (up to ~1e-4 in fp16 and ~1e-3 in bf16 on deep towers), so
-// there the guard only catches gross mismatches (normalisation, activation, tokenizer).
+// The threshold for a run in `precision` when none is given: 0.99999 in float32. Reduced-precision
+// towers lose cosine to rounding alone, so fp16 gets 0.9999 and bf16 0.999 (chosen from their
+// machine epsilons, 8x apart; not yet measured on real architectures on a GPU): there the guard
+// catches gross mismatches (normalisation, activation, tokenizer), not a one-pixel shift.
 double default_min_cosine(zoo::Precision precision);
 
 // Embeds the parity set named by model.spec().reference through mll's pipeline (exact decoding,
