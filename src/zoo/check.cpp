@@ -117,14 +117,13 @@ CheckReport check_model(const ModelSpec& spec, const CheckOptions& options) {
     if (problem.empty() && spec.params != report.params) {
       problem = cat("sidecar says ", spec.params, " parameters, the module has ", report.params);
     }
-    if (problem.empty() && spec.reference && options.parity) {
-      report.parity = options.parity(model);
-      if (!report.parity->passed()) problem = report.parity->message(spec.id);
-    }
     report.ok = problem.empty();
-    report.message = report.ok                          ? "ok"
-                     : problem.rfind("model '", 0) == 0 ? problem
-                                                        : cat("model '", spec.id, "': ", problem);
+    report.message = report.ok ? "ok" : cat("model '", spec.id, "': ", problem);
+    if (report.ok && spec.reference && options.parity) {
+      report.parity = options.parity(model);
+      report.ok = report.parity->passed();
+      if (!report.ok) report.message = report.parity->message(spec.id);  // names the model
+    }
   } catch (const UsageError&) {
     throw;
   } catch (const DataError& e) {
