@@ -10,7 +10,8 @@
 #     PIL/torchvision transforms, the same TorchScript model and images);
 #  6. the image cache: a small model labeled with --image-cache (cold: decodes and writes the
 #     crops), then a second small model added to the same store (warm: reads them);
-#  7. decode-bound labeling at the decode ceiling: 2,048 distinct 500x375 JPEGs (make_photos.py),
+#  7. decode-bound labeling at the decode ceiling: 2,048 distinct 500x375 JPEGs (make_photos.py;
+#     PER_SEED=N for 8 x N),
 #     the small model, default threads: mll label against the machine's decode ceiling (mll's
 #     exact decode path, one core, times the usable cores), the Python DataLoader pipeline, and a
 #     warm image cache against a cold one; medians of REPEATS (default 5) runs, side by side.
@@ -159,9 +160,10 @@ fi
 
 if want 7; then
 repeats="${REPEATS:-5}"
-echo "== 7. decode-bound: 2,048 distinct 500x375 JPEGs, small model, default threads, medians of $repeats"
-/usr/bin/python3 "$root/bench/make_photos.py" "$root/tests/data/image" "$work/distinct" 256 "$work/seeds8.txt"
-"$mll" probe build --log-level warn --graph "$work/graph8.h5" --images "$work/distinct" --per-node 256 \
+per_seed="${PER_SEED:-256}"  # photos per seed: 8 seeds
+echo "== 7. decode-bound: $((8 * per_seed)) distinct 500x375 JPEGs, small model, default threads, medians of $repeats"
+/usr/bin/python3 "$root/bench/make_photos.py" "$root/tests/data/image" "$work/distinct" "$per_seed" "$work/seeds8.txt"
+"$mll" probe build --log-level warn --graph "$work/graph8.h5" --images "$work/distinct" --per-node "$per_seed" \
   --store "$work/dist-empty.h5" --force >/dev/null
 n=$(find "$work/distinct" -name '*.jpg' | wc -l)
 cores=$(nproc)

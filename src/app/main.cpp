@@ -4,7 +4,8 @@
 // executable links nothing but the C and C++ runtimes: its first instructions install handlers
 // that record SIGTERM, SIGUSR1 and SIGINT (and unblock them, should the parent have blocked
 // them), then it loads the rest of mll (libmll_app.so, beside it or in ../lib/mll) and runs it
-// with the signal recorded so far. Exit code 70 when the library cannot be loaded.
+// with the signal recorded so far, and ends the process without running static destructors.
+// Exit code 70 when the library cannot be loaded.
 #include <dlfcn.h>
 #include <limits.h>
 #include <signal.h>
@@ -63,7 +64,13 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "mll: error: %s has no mll_app_main\n", path.c_str());
       return 70;
     }
-    return app_main(argc, argv, &g_early_signal);
+    const int code = app_main(argc, argv, &g_early_signal);
+    // mll has closed what it opened by now (the store, MPI). Left at exit are the libraries'
+    // static destructors and atexit handlers, which only free memory: libtorch deregisters its
+    // thousands of operators one by one, ~0.1 s of one core after every command that ran a
+    // model. Flushed output is all that must outlive the process.
+    std::fflush(nullptr);
+    _exit(code);
   }
   std::fprintf(stderr, "mll: error: cannot load the mll library: %s\n", tried.c_str());
   return 70;

@@ -3,6 +3,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -15,9 +16,6 @@ extern "C" int openblas_get_num_threads() __attribute__((weak));
 
 namespace mll::linalg {
 namespace {
-
-// Twice OpenBLAS's small-matrix limit (10^6 multiply-adds), for a margin.
-constexpr std::int64_t kSmallProduct = std::int64_t{1} << 21;
 
 void sgemm(const float* a, std::int64_t m, const float* b, std::int64_t n, std::int64_t k,
            float* c) {
@@ -38,20 +36,63 @@ void matmul_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, s
     std::fill_n(c, m * n, 0.0f);
     return;
   }
-  if (static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) <=
-      static_cast<double>(kSmallProduct)) {
-    // OpenBLAS sends small products (up to 100^3 multiply-adds on AVX-512 CPUs) to other kernels
-    // with other rounding. Zero rows that make the product large keep every row's values those
-    // of the general kernel, whatever the size of the block it came in.
-    const std::int64_t rows = std::max(m, kSmallProduct / (n * k) + 1);
-    std::vector<float> padded_a(static_cast<std::size_t>(rows * k), 0.0f);
-    std::vector<float> padded_c(static_cast<std::size_t>(rows * n));
-    std::copy_n(a, m * k, padded_a.begin());
-    sgemm(padded_a.data(), rows, b, n, k, padded_c.data());
-    std::copy_n(padded_c.begin(), m * n, c);
-    return;
-  }
   sgemm(a, m, b, n, k, c);
+}
+
+namespace {
+
+double norm(const float* x, std::int64_t k) noexcept {
+  double sum = 0.0;
+  for (std::int64_t t = 0; t < k; ++t) sum += static_cast<double>(x[t]) * x[t];
+  return std::sqrt(sum);
+}
+
+double dot(const float* x, const float* y, std::int64_t k) noexcept {
+  double sum = 0.0;
+  for (std::int64_t t = 0; t < k; ++t) sum += static_cast<double>(x[t]) * y[t];
+  return sum;
+}
+
+}  // namespace
+
+void first_argmax_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, std::int64_t k,
+                     const float* c, std::int32_t* out) noexcept {
+  if (n <= 0) return;
+  double b_norm = 0.0;
+  for (std::int64_t j = 0; j < n; ++j) b_norm = std::max(b_norm, norm(b + j * k, k));
+  // |computed - exact| <= gamma_k * sum_t |a_t b_t| <= gamma_k ||a_i|| ||b_j|| for any order of
+  // summation, with or without FMA (Higham, Accuracy and Stability of Numerical Algorithms, 3.1).
+  // Two entries each that far off are within twice it of each other; the margin covers the
+  // rounding of this bound itself.
+  const double u = std::numeric_limits<float>::epsilon() / 2;
+  const double gamma = static_cast<double>(k) * u / (1.0 - static_cast<double>(k) * u);
+  for (std::int64_t i = 0; i < m; ++i) {
+    const float* row = c + i * n;
+    std::int64_t top = -1;
+    for (std::int64_t j = 0; j < n; ++j) {
+      if (std::isfinite(row[j]) && (top < 0 || row[j] > row[top])) top = j;
+    }
+    if (top < 0) {
+      out[i] = static_cast<std::int32_t>(std::max_element(row, row + n) - row);
+      continue;
+    }
+    const double tolerance = 2.0 * gamma * norm(a + i * k, k) * b_norm * (1.0 + 1e-6);
+    const double floor = static_cast<double>(row[top]) - tolerance;
+    std::int64_t best = top, near = 0;
+    for (std::int64_t j = 0; j < n && near < 2; ++j) near += static_cast<double>(row[j]) >= floor;
+    if (near > 1) {
+      double best_value = -std::numeric_limits<double>::infinity();
+      for (std::int64_t j = 0; j < n; ++j) {
+        if (!(static_cast<double>(row[j]) >= floor)) continue;
+        const double value = dot(a + i * k, b + j * k, k);
+        if (value > best_value) {
+          best_value = value;
+          best = j;
+        }
+      }
+    }
+    out[i] = static_cast<std::int32_t>(best);
+  }
 }
 
 void set_threads(int n) noexcept {

@@ -13,8 +13,8 @@
 namespace mll::feed {
 
 Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spec, int batch_size,
-                       int threads, int depth, CropCache* cache, std::vector<std::int64_t> rows,
-                       std::vector<ImageCheck> checks)
+                       int threads, int depth, std::int64_t ahead_bytes, CropCache* cache,
+                       std::vector<std::int64_t> rows, std::vector<ImageCheck> checks)
     : paths_(std::move(paths)),
       spec_(std::move(spec)),
       cache_(cache),
@@ -22,8 +22,9 @@ Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spe
       checks_(std::move(checks)),
       batch_size_(batch_size),
       depth_(depth) {
-  if (batch_size <= 0 || threads <= 0 || depth <= 0) {
-    MLL_THROW(UsageError, "prefetch: batch size, threads and depth must be positive");
+  if (batch_size <= 0 || threads <= 0 || depth <= 0 || ahead_bytes < 0) {
+    MLL_THROW(UsageError, "prefetch: batch size, threads and depth must be positive, the ",
+              "memory for crops decoded ahead not negative");
   }
   MLL_CHECK(cache_ == nullptr || rows_.size() == paths_.size(), "prefetch: ", rows_.size(),
             " cache rows for ", paths_.size(), " images");
@@ -37,8 +38,9 @@ Prefetcher::Prefetcher(std::vector<std::string> paths, image::PreprocessSpec spe
   batches_ = (n + batch_size_ - 1) / batch_size_;
   image_floats_ =
       3 * static_cast<std::size_t>(spec_.height) * static_cast<std::size_t>(spec_.width);
-  slots_.assign(static_cast<std::size_t>(depth_),
-                std::vector<float>(static_cast<std::size_t>(batch_size_) * image_floats_));
+  slots_.resize(static_cast<std::size_t>(depth_));
+  for (auto& slot : slots_) slot.resize(static_cast<std::size_t>(batch_size_) * image_floats_);
+  ahead_capacity_ = ahead_bytes / static_cast<std::int64_t>(3 * spec_.height * spec_.width);
   slot_done_.assign(static_cast<std::size_t>(depth_), 0);
   slot_error_.assign(static_cast<std::size_t>(depth_), nullptr);
   for (int t = 0; t < threads; ++t) workers_.emplace_back([this] { work(); });
@@ -58,61 +60,128 @@ std::int64_t Prefetcher::decoded() const {
   return decoded_;
 }
 
+void Prefetcher::wait_until_started() {
+  std::unique_lock lock(mutex_);
+  // Or until no worker can start before the consumer takes a batch (more workers than images
+  // the window and the stash admit, or than images).
+  batch_ready_.wait(lock, [&] {
+    return started_ == static_cast<int>(workers_.size()) || (in_flight_ == 0 && !claimable());
+  });
+}
+
+bool Prefetcher::in_window(std::int64_t index) const {
+  return index / batch_size_ < next_batch_ + depth_;
+}
+
+bool Prefetcher::claimable() const {
+  return next_image_ < static_cast<std::int64_t>(paths_.size()) &&
+         (in_window(next_image_) || ahead_ < ahead_capacity_);
+}
+
+bool Prefetcher::stash_ready() const { return !stash_.empty() && in_window(stash_.begin()->first); }
+
 void Prefetcher::work() {
-  const auto n = static_cast<std::int64_t>(paths_.size());
+  bool first = true;
   for (;;) {
     // Held from the claim until the image's bytes are read (shard members only): the claims,
     // and so the reads, then follow index order.
     std::unique_lock<std::mutex> reading;
     if (sequential_) reading = std::unique_lock(read_mutex_);
     std::int64_t index = 0;
+    bool ahead = false;
     {
       std::unique_lock lock(mutex_);
-      // Claim the next image only when its batch fits in the window of `depth` slots.
-      work_ready_.wait(lock, [&] {
-        return stopping_ || next_image_ >= n || next_image_ / batch_size_ < next_batch_ + depth_;
-      });
-      if (stopping_ || next_image_ >= n) return;
-      index = next_image_++;
-    }
-    const std::int64_t batch = index / batch_size_;
-    const auto slot = static_cast<std::size_t>(batch % depth_);
-    const auto position = static_cast<std::size_t>(index % batch_size_);
-    std::exception_ptr error;
-    bool from_cache = cache_ != nullptr && cache_->hit();
-    try {
-      // Only this worker writes this image's part of the slot, so no lock is needed here.
-      image::RgbImage crop;
-      if (from_cache && reading.owns_lock()) reading.unlock();
-      if (from_cache) {
-        crop = image::RgbImage(spec_.width, spec_.height);
-        try {
-          cache_->read(rows_[static_cast<std::size_t>(index)], crop.data());
-        } catch (const Error& e) {
-          log::warn("image cache: ", e.what(), "; decoding instead");
-          from_cache = false;
-        }
-      }
-      if (!from_cache) {
-        if (sequential_ && !reading.owns_lock()) reading.lock();  // a cache read that failed
-        const std::string bytes = read(index);
+      work_ready_.wait(lock, [&] { return stopping_ || stash_ready() || claimable(); });
+      if (stopping_) return;
+      if (stash_ready()) {
+        // A crop decoded ahead whose batch is now in the window: normalise it into its slot.
+        auto node = stash_.extract(stash_.begin());
+        --ahead_;
+        lock.unlock();
+        work_ready_.notify_one();  // room for one more crop ahead
         if (reading.owns_lock()) reading.unlock();
-        crop = decode(index, bytes);
-        if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
+        deliver(node.key(), node.mapped().crop, node.mapped().error);
+        continue;
       }
-      image::to_normalized_chw(crop, spec_.mean, spec_.std,
-                               slots_[slot].data() + position * image_floats_);
+      if (next_image_ >= static_cast<std::int64_t>(paths_.size())) return;
+      index = next_image_++;
+      ++in_flight_;
+      ahead = !in_window(index);
+      if (ahead) ++ahead_;
+    }
+    image::RgbImage crop;
+    bool decoded = false;
+    std::exception_ptr error;
+    try {
+      crop = produce(index, reading, decoded);
     } catch (...) {
       error = std::current_exception();
     }
     {
       std::lock_guard lock(mutex_);
-      if (!from_cache) ++decoded_;
-      if (error && !slot_error_[slot]) slot_error_[slot] = error;
-      ++slot_done_[slot];
+      if (decoded) ++decoded_;
+      --in_flight_;
+      if (first) ++started_;
+      // The window may have reached an image claimed ahead while it was decoded.
+      if (ahead && !in_window(index)) {
+        stash_.emplace(index, Stashed{std::move(crop), error});
+        ahead = false;
+        index = -1;
+      } else if (ahead) {
+        --ahead_;
+      }
     }
-    batch_ready_.notify_all();
+    first = false;
+    if (index >= 0) {
+      deliver(index, crop, error);
+    } else {
+      batch_ready_.notify_all();  // a worker's start counts for wait_until_started()
+    }
   }
+}
+
+image::RgbImage Prefetcher::produce(std::int64_t index, std::unique_lock<std::mutex>& reading,
+                                    bool& decoded) {
+  if (cache_ != nullptr && cache_->hit()) {
+    if (reading.owns_lock()) reading.unlock();
+    image::RgbImage crop(spec_.width, spec_.height);
+    try {
+      cache_->read(rows_[static_cast<std::size_t>(index)], crop.data());
+      return crop;
+    } catch (const Error& e) {
+      log::warn("image cache: ", e.what(), "; decoding instead");
+    }
+    if (sequential_) reading.lock();
+  }
+  decoded = true;  // an attempt counts, also one that fails
+  const std::string bytes = read(index);
+  if (reading.owns_lock()) reading.unlock();
+  image::RgbImage crop = decode(index, bytes);
+  if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
+  return crop;
+}
+
+void Prefetcher::deliver(std::int64_t index, const image::RgbImage& crop,
+                         std::exception_ptr error) {
+  const std::int64_t batch = index / batch_size_;
+  const auto slot = static_cast<std::size_t>(batch % depth_);
+  const auto position = static_cast<std::size_t>(index % batch_size_);
+  if (!error) {
+    // Only this worker writes this image's part of the slot, so no lock is needed here.
+    try {
+      image::to_normalized_chw(
+          crop, spec_.mean, spec_.std,
+          reinterpret_cast<float*>(slots_[slot].data()) + position * image_floats_);
+    } catch (...) {
+      error = std::current_exception();
+    }
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (error && !slot_error_[slot]) slot_error_[slot] = error;
+    ++slot_done_[slot];
+  }
+  batch_ready_.notify_all();
 }
 
 std::string Prefetcher::read(std::int64_t index) {
@@ -164,8 +233,8 @@ bool Prefetcher::next(Batch& batch) {
   batch.count = count;
   // The consumer's previous buffer becomes the slot's: handing a batch over costs no copy under
   // the lock the workers need (a 32-image batch at 224 px is 19 MB).
-  batch.pixels.resize(slots_[slot].size());
-  batch.pixels.swap(slots_[slot]);
+  batch.buffer.resize(slots_[slot].size());
+  batch.buffer.swap(slots_[slot]);
   slot_done_[slot] = 0;
   ++next_batch_;
   lock.unlock();

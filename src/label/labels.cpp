@@ -34,11 +34,9 @@ void predict_rows(const Matrix& rows, const Matrix& node_text, const std::string
   }
   std::vector<float> scores(static_cast<std::size_t>(rows.rows * n));
   linalg::matmul_nt(rows.values.data(), rows.rows, node_text.values.data(), n, dim, scores.data());
-  for (std::int64_t i = 0; i < rows.rows; ++i) {
-    const float* row = scores.data() + i * n;
-    // First maximum wins: deterministic ties.
-    out[i] = static_cast<std::int32_t>(std::max_element(row, row + n) - row);
-  }
+  // First maximum wins, near-ties decided exactly: the same label whatever the block.
+  linalg::first_argmax_nt(rows.values.data(), rows.rows, node_text.values.data(), n, dim,
+                          scores.data(), out);
 }
 
 void predict_nodes(const store::Store& store, const std::string& model_id, const Matrix& node_text,

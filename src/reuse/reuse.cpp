@@ -115,7 +115,7 @@ MatrixD predict_model(const zoo::ModelSpec& spec, const std::vector<std::string>
   while (prefetcher.next(batch)) {
     // The model is the batch's only reader: it may take the buffer as its input.
     const auto e =
-        model.encode_images_consuming(batch.pixels.data(), batch.count, pre.height, pre.width);
+        model.encode_images_consuming(batch.pixels(), batch.count, pre.height, pre.width);
     if (e.cols != d) {
       MLL_THROW(DataError, "model '", spec.id, "': image width ", e.cols, " != text width ", d);
     }

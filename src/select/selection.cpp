@@ -260,8 +260,8 @@ int worker_threads(const SelectOptions& options) {
 
 // pred(x) for every task image: one pass over the images in blocks of at most `block_rows` rows,
 // spread over `threads` threads, each multiplying its block on one BLAS thread and taking the
-// argmax while the block's logits are in cache. Blocking does not change a logit (linalg.hpp),
-// so neither does the block size or the thread count change a prediction.
+// argmax while the block's logits are in cache. Near-ties are decided exactly
+// (linalg::first_argmax_nt), so neither the block size nor the thread count changes a prediction.
 std::vector<std::int32_t> predict(const TaskRows& rows, std::int64_t k, std::int64_t block_rows,
                                   int threads) {
   const std::int64_t count = rows.images.rows, d = rows.images.cols;
@@ -278,7 +278,8 @@ std::vector<std::int32_t> predict(const TaskRows& rows, std::int64_t k, std::int
       for (std::int64_t b = next++; b < blocks; b = next++) {
         const std::int64_t first = b * size, n = std::min(size, count - first);
         linalg::matmul_nt(rows.images.row(first), n, rows.node_text.data(), k, d, logits.data());
-        restricted_predictions(logits.data(), n, k, pred.data() + first);
+        linalg::first_argmax_nt(rows.images.row(first), n, rows.node_text.data(), k, d,
+                                logits.data(), pred.data() + first);
       }
     } catch (...) {
       const std::lock_guard<std::mutex> lock(failure_mutex);

@@ -31,7 +31,17 @@ std::string fill(std::string text, const std::vector<std::pair<std::string, std:
 
 const char* const kSmallSource = R"(
 def encode_image(self, x: Tensor) -> Tensor:
-    pooled = torch.adaptive_avg_pool2d(x, [{{G}}, {{G}}]).flatten(1)
+    B = x.size(0)
+    C = x.size(1)
+    H = x.size(2)
+    W = x.size(3)
+    if H % {{G}} == 0 and W % {{G}} == 0:
+        # The same means as adaptive_avg_pool2d, as two vectorised reductions (over the rows of
+        # each window, then its columns): 2-3x less CPU time than that operator's scalar loop.
+        rows = x.reshape([B, C, {{G}}, H // {{G}}, W]).mean(3)
+        pooled = rows.reshape([B, C, {{G}}, {{G}}, W // {{G}}]).mean(4).flatten(1)
+    else:
+        pooled = torch.adaptive_avg_pool2d(x, [{{G}}, {{G}}]).flatten(1)
     h = torch.tanh(torch.matmul(pooled, self.image_w1.t()) + self.image_b1)
     return torch.matmul(h, self.image_w2.t()) + self.image_b2
 

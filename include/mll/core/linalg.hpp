@@ -8,10 +8,20 @@
 namespace mll::linalg {
 
 // c[m x n] = a[m x k] * b[n x k]^T, all row-major float32. Throws InternalError on bad sizes.
-// A row of c does not depend on the other rows of a: products of row blocks, of any sizes, equal
-// the rows of the whole product bit for bit (tested), so callers may block and split freely.
+// The last bits of a row of c may depend on the shape of the product it was computed in: BLAS
+// picks its kernels by shape (OpenBLAS's Haswell kernels, used on AVX2 CPUs and those it does not
+// know, round the same row differently in blocks of different sizes). Decisions that must not
+// depend on blocking take first_argmax_nt.
 void matmul_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, std::int64_t k,
                float* c);
+
+// out[i] = the first j with the largest a_i . b_j, decided the same way whatever block the rows
+// came in: `c` is matmul_nt's product of these rows; every entry of row i within twice the float
+// product's rounding bound (k u ||a_i|| max_j ||b_j||) of the row's largest is recomputed in
+// double precision in one fixed order, and the first largest of those wins. Rows without a
+// finite entry get the first maximum of `c` as std::max_element finds it. Does not throw.
+void first_argmax_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, std::int64_t k,
+                     const float* c, std::int32_t* out) noexcept;
 
 // Caps the threads BLAS uses for one product at `n` (>= 1). OpenBLAS otherwise starts one per
 // core of the machine, not per CPU this process may use (cpus.hpp). A no-op with a BLAS that has

@@ -5,9 +5,11 @@
 
 #include <thread>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -239,9 +241,11 @@ TEST(CoreMemory, AvailableMemoryIsWithinTheMachineAndFollowsSlurm) {
   unsetenv("SLURM_MEM_PER_CPU");
 }
 
-// Selection splits its products into row blocks of any size (down to one row) and must get the
-// values of the whole product: its argmax near-ties would otherwise depend on the blocking.
-TEST(LinAlg, RowBlocksOfAnySizeEqualTheWholeProduct) {
+// Selection and the summary labels split their products into row blocks of any size (down to
+// one row), and BLAS may round a row differently in blocks of other shapes: the argmax must not
+// move. Near-ties are made on purpose: columns that are copies of others (exact ties: the first
+// wins) and copies moved by about one float rounding step (the exact product decides).
+TEST(LinAlg, ArgmaxOfRowBlocksOfAnySizeIsTheWholesAndTheExactOne) {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal;
   for (const std::int64_t k : {8, 64, 512}) {
@@ -250,20 +254,61 @@ TEST(LinAlg, RowBlocksOfAnySizeEqualTheWholeProduct) {
       std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(n * k));
       for (auto& x : a) x = normal(rng);
       for (auto& x : b) x = normal(rng);
-      std::vector<float> whole(static_cast<std::size_t>(m * n)), blocked(whole.size(), -1.0f);
+      for (std::int64_t j = 1; j < n; j += 2) {
+        for (std::int64_t t = 0; t < k; ++t) {
+          float& x = b[static_cast<std::size_t>(j * k + t)];
+          x = b[static_cast<std::size_t>((j - 1) * k + t)];
+          if (j % 4 == 3 && t == j % k) x = std::nextafter(x, 10.0f);  // 1 ulp: a near-tie
+        }
+      }
+      std::vector<float> whole(static_cast<std::size_t>(m * n)), part(whole.size());
+      std::vector<std::int32_t> whole_arg(static_cast<std::size_t>(m)),
+          blocked_arg(whole_arg.size(), -1);
       linalg::matmul_nt(a.data(), m, b.data(), n, k, whole.data());
+      linalg::first_argmax_nt(a.data(), m, b.data(), n, k, whole.data(), whole_arg.data());
       const std::int64_t sizes[] = {1, 2, 3, 4, 7, 16, 1, 50, 2, 100};
       std::int64_t row = 0;
       for (std::size_t i = 0; row < m; ++i) {
         const std::int64_t rows = std::min(sizes[i % 10], m - row);
-        linalg::matmul_nt(a.data() + row * k, rows, b.data(), n, k, blocked.data() + row * n);
+        linalg::matmul_nt(a.data() + row * k, rows, b.data(), n, k, part.data());
+        linalg::first_argmax_nt(a.data() + row * k, rows, b.data(), n, k, part.data(),
+                                blocked_arg.data() + row);
         row += rows;
       }
-      EXPECT_EQ(std::memcmp(whole.data(), blocked.data(), whole.size() * sizeof(float)), 0)
-          << "k " << k << " n " << n;
+      EXPECT_EQ(blocked_arg, whole_arg) << "k " << k << " n " << n;
+      // The exact argmax (long double: each product of two floats and their sums of up to 512
+      // terms of these magnitudes are exact or far finer than the 1-ulp gaps).
+      for (std::int64_t i = 0; i < m; ++i) {
+        std::int32_t best = 0;
+        long double best_value = 0;
+        for (std::int64_t j = 0; j < n; ++j) {
+          long double value = 0;
+          for (std::int64_t t = 0; t < k; ++t) {
+            value += static_cast<long double>(a[static_cast<std::size_t>(i * k + t)]) *
+                     b[static_cast<std::size_t>(j * k + t)];
+          }
+          if (j == 0 || value > best_value) {
+            best_value = value;
+            best = static_cast<std::int32_t>(j);
+          }
+        }
+        ASSERT_EQ(whole_arg[static_cast<std::size_t>(i)], best)
+            << "k " << k << " n " << n << " row " << i;
+      }
     }
   }
   EXPECT_THROW(linalg::matmul_nt(nullptr, -1, nullptr, 1, 1, nullptr), InternalError);
+}
+
+// A row without a finite entry: the first maximum as std::max_element finds it (never an index
+// out of range).
+TEST(LinAlg, ArgmaxOfRowsWithoutFiniteEntriesIsInRange) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> a = {1.0f, 0.0f}, b = {1.0f, 0.0f, 0.0f, 1.0f};
+  const std::vector<float> c = {nan, nan};
+  std::int32_t out = -1;
+  linalg::first_argmax_nt(a.data(), 1, b.data(), 2, 2, c.data(), &out);
+  EXPECT_EQ(out, 0);
 }
 
 }  // namespace
