@@ -17,6 +17,7 @@
 #     warm image cache against a cold one; medians of REPEATS (default 5) runs, side by side.
 # Probe images are hard links to the six test photos (tests/data/image), one folder per class.
 # Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all seven sections)
+#        section 7 also reads REPEATS, PER_SEED and OLD_BUILD (another build run side by side)
 set -euo pipefail
 build="${1:?usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]}"
 shift
@@ -172,7 +173,11 @@ fresh() { rm -rf "$work/dist.h5" "$work/dist.h5.d" "$work/dist.h5.digests"
   cp "$work/dist-empty.h5" "$work/dist.h5"; cp -r "$work/dist-empty.h5.d" "$work/dist.h5.d"; }
 timed() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); secs "$t0" "$t1"; }
 model=$(ls "$work"/small/small-s1.pt)
+# OLD_BUILD=DIR: the same mll runs of another build (defaults, image cache cold and warm),
+# interleaved with these in every round, for a side-by-side comparison.
+old="${OLD_BUILD:-}"
 : >"$work/t-ceiling"; : >"$work/t-mll"; : >"$work/t-py"; : >"$work/t-cold"; : >"$work/t-warm"
+: >"$work/t-old"; : >"$work/t-old-cold"; : >"$work/t-old-warm"
 for ((r = 0; r < repeats; r++)); do
   # One core's exact decode + resize + crop + normalise rate, on a tenth of the photos.
   "$build/src/image/mll_preprocess_bench" --repeats 1 $(find "$work/distinct" -name '*.jpg' | sort | awk 'NR % 10 == 0') \
@@ -184,6 +189,13 @@ for ((r = 0; r < repeats; r++)); do
   timed "$mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu --image-cache "$work/dcache" >>"$work/t-cold"
   fresh
   timed "$mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu --image-cache "$work/dcache" >>"$work/t-warm"
+  if [[ -n $old ]]; then
+    fresh; timed "$old/src/app/mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu >>"$work/t-old"
+    rm -rf "$work/dcache-old"; fresh
+    timed "$old/src/app/mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu --image-cache "$work/dcache-old" >>"$work/t-old-cold"
+    fresh
+    timed "$old/src/app/mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu --image-cache "$work/dcache-old" >>"$work/t-old-warm"
+  fi
 done
 per_core=$(median <"$work/t-ceiling"); ceiling=$(echo "$per_core * $cores" | bc -l)
 m=$(median <"$work/t-mll"); p=$(median <"$work/t-py"); c=$(median <"$work/t-cold"); w=$(median <"$work/t-warm")
@@ -192,4 +204,10 @@ printf 'mll label (end to end, process start included): %.2f s = %.0f images/s =
 printf 'python DataLoader pipeline (%d workers): %.2f s = %.0f images/s; mll / python = %.2fx\n' "$cores" "$p" "$(echo "$n / $p" | bc -l)" "$(echo "$p / $m" | bc -l)"
 printf 'image cache: cold (decode + write) %.2f s, warm (read) %.2f s: warm is %.2fx faster\n' "$c" "$w" "$(echo "$c / $w" | bc -l)"
 echo "runs (s): mll $(tr '\n' ' ' <"$work/t-mll")| python $(tr '\n' ' ' <"$work/t-py")| cold $(tr '\n' ' ' <"$work/t-cold")| warm $(tr '\n' ' ' <"$work/t-warm")"
+if [[ -n $old ]]; then
+  om=$(median <"$work/t-old"); oc=$(median <"$work/t-old-cold"); ow=$(median <"$work/t-old-warm")
+  printf 'old build %s: mll label %.2f s = %.2f of the ceiling (new/old speed %.2fx); image cache cold %.2f s, warm %.2f s (%.2fx)\n' \
+    "$old" "$om" "$(echo "$n / $om / $ceiling" | bc -l)" "$(echo "$om / $m" | bc -l)" "$oc" "$ow" "$(echo "$oc / $ow" | bc -l)"
+  echo "old runs (s): mll $(tr '\n' ' ' <"$work/t-old")| cold $(tr '\n' ' ' <"$work/t-old-cold")| warm $(tr '\n' ' ' <"$work/t-old-warm")"
+fi
 fi

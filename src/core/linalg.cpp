@@ -41,10 +41,21 @@ void matmul_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, s
 
 namespace {
 
-double norm(const float* x, std::int64_t k) noexcept {
+// An upper bound of ||x||: the squares summed in float over independent lanes (which the
+// compiler vectorises: a double sum in one chain cost as much as the product's argmax), raised by
+// the bound of that sum's rounding.
+double norm_bound(const float* x, std::int64_t k) noexcept {
+  constexpr std::int64_t kLanes = 16;
+  float lane[kLanes] = {};
+  const std::int64_t wide = k / kLanes * kLanes;
+  for (std::int64_t t = 0; t < wide; t += kLanes) {
+    for (std::int64_t l = 0; l < kLanes; ++l) lane[l] += x[t + l] * x[t + l];
+  }
   double sum = 0.0;
-  for (std::int64_t t = 0; t < k; ++t) sum += static_cast<double>(x[t]) * x[t];
-  return std::sqrt(sum);
+  for (const float v : lane) sum += v;
+  for (std::int64_t t = wide; t < k; ++t) sum += static_cast<double>(x[t]) * x[t];
+  const double gamma = static_cast<double>(k + 1) * std::numeric_limits<float>::epsilon();
+  return std::sqrt(sum * (1.0 + gamma)) * (1.0 + 1e-6);
 }
 
 double dot(const float* x, const float* y, std::int64_t k) noexcept {
@@ -59,31 +70,44 @@ void first_argmax_nt(const float* a, std::int64_t m, const float* b, std::int64_
                      const float* c, std::int32_t* out) noexcept {
   if (n <= 0) return;
   double b_norm = 0.0;
-  for (std::int64_t j = 0; j < n; ++j) b_norm = std::max(b_norm, norm(b + j * k, k));
+  for (std::int64_t j = 0; j < n; ++j) b_norm = std::max(b_norm, norm_bound(b + j * k, k));
   // |computed - exact| <= gamma_k * sum_t |a_t b_t| <= gamma_k ||a_i|| ||b_j|| for any order of
   // summation, with or without FMA (Higham, Accuracy and Stability of Numerical Algorithms, 3.1).
   // Two entries each that far off are within twice it of each other; the margin covers the
   // rounding of this bound itself.
   const double u = std::numeric_limits<float>::epsilon() / 2;
   const double gamma = static_cast<double>(k) * u / (1.0 - static_cast<double>(k) * u);
+  constexpr std::int64_t kLanes = 16;
+  const std::int64_t wide = n / kLanes * kLanes;
   for (std::int64_t i = 0; i < m; ++i) {
     const float* row = c + i * n;
-    std::int64_t top = -1;
-    for (std::int64_t j = 0; j < n; ++j) {
-      if (std::isfinite(row[j]) && (top < 0 || row[j] > row[top])) top = j;
+    // The largest entry over independent lanes (which the compiler vectorises; NaN never wins).
+    float lane[kLanes];
+    for (std::int64_t l = 0; l < kLanes; ++l) lane[l] = -std::numeric_limits<float>::infinity();
+    for (std::int64_t j = 0; j < wide; j += kLanes) {
+      for (std::int64_t l = 0; l < kLanes; ++l)
+        lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
     }
-    if (top < 0) {
+    float top = lane[0];
+    for (std::int64_t l = 1; l < kLanes; ++l) top = lane[l] > top ? lane[l] : top;
+    for (std::int64_t j = wide; j < n; ++j) top = row[j] > top ? row[j] : top;
+    if (!std::isfinite(top)) {
       out[i] = static_cast<std::int32_t>(std::max_element(row, row + n) - row);
       continue;
     }
-    const double tolerance = 2.0 * gamma * norm(a + i * k, k) * b_norm * (1.0 + 1e-6);
-    const double floor = static_cast<double>(row[top]) - tolerance;
-    std::int64_t best = top, near = 0;
-    for (std::int64_t j = 0; j < n && near < 2; ++j) near += static_cast<double>(row[j]) >= floor;
-    if (near > 1) {
+    const double tolerance = 2.0 * gamma * norm_bound(a + i * k, k) * b_norm * (1.0 + 1e-6);
+    // Rounded down, so that no entry within the tolerance is left out.
+    const float floor = std::nextafter(static_cast<float>(static_cast<double>(top) - tolerance),
+                                       -std::numeric_limits<float>::infinity());
+    std::int64_t near = 0;
+    for (std::int64_t j = 0; j < n; ++j) near += row[j] >= floor ? 1 : 0;
+    std::int64_t best = 0;
+    if (near == 1) {
+      while (!(row[best] == top)) ++best;
+    } else {
       double best_value = -std::numeric_limits<double>::infinity();
       for (std::int64_t j = 0; j < n; ++j) {
-        if (!(static_cast<double>(row[j]) >= floor)) continue;
+        if (!(row[j] >= floor)) continue;
         const double value = dot(a + i * k, b + j * k, k);
         if (value > best_value) {
           best_value = value;
