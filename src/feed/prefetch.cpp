@@ -91,6 +91,8 @@ void Prefetcher::work() {
     bool ahead = false;
     {
       std::unique_lock lock(mutex_);
+      // Workers stay until the destructor, also when every image is claimed: a crop decoded
+      // ahead still needs one to normalise it into its slot once the window reaches it.
       work_ready_.wait(lock, [&] { return stopping_ || stash_ready() || claimable(); });
       if (stopping_) return;
       if (stash_ready()) {
@@ -103,8 +105,7 @@ void Prefetcher::work() {
         deliver(node.key(), node.mapped().crop, node.mapped().error);
         continue;
       }
-      if (next_image_ >= static_cast<std::int64_t>(paths_.size())) return;
-      index = next_image_++;
+      index = next_image_++;  // claimable()
       ++in_flight_;
       ahead = !in_window(index);
       if (ahead) ++ahead_;
