@@ -66,6 +66,25 @@ double dot(const float* x, const float* y, std::int64_t k) noexcept {
 
 }  // namespace
 
+std::int64_t first_max(const float* x, std::int64_t n) noexcept {
+  constexpr std::int64_t kLanes = 16;
+  // The maximum over independent lanes (which the compiler vectorises), then the first position
+  // holding it.
+  float lane[kLanes];
+  const std::int64_t wide = n / kLanes * kLanes;
+  for (std::int64_t l = 0; l < kLanes; ++l) lane[l] = x[0];
+  for (std::int64_t j = 0; j < wide; j += kLanes) {
+    for (std::int64_t l = 0; l < kLanes; ++l) lane[l] = x[j + l] > lane[l] ? x[j + l] : lane[l];
+  }
+  float top = lane[0];
+  for (std::int64_t l = 1; l < kLanes; ++l) top = lane[l] > top ? lane[l] : top;
+  for (std::int64_t j = wide; j < n; ++j) top = x[j] > top ? x[j] : top;
+  std::int64_t first = 0;
+  while (first < n && !(x[first] == top)) ++first;
+  if (first == n) first = std::max_element(x, x + n) - x;  // NaN: its own rule
+  return first;
+}
+
 void first_argmax_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, std::int64_t k,
                      const float* c, std::int32_t* out) noexcept {
   if (n <= 0) return;
@@ -77,22 +96,12 @@ void first_argmax_nt(const float* a, std::int64_t m, const float* b, std::int64_
   // rounding of this bound itself.
   const double u = std::numeric_limits<float>::epsilon() / 2;
   const double gamma = static_cast<double>(k) * u / (1.0 - static_cast<double>(k) * u);
-  constexpr std::int64_t kLanes = 16;
-  const std::int64_t wide = n / kLanes * kLanes;
   for (std::int64_t i = 0; i < m; ++i) {
     const float* row = c + i * n;
-    // The largest entry over independent lanes (which the compiler vectorises; NaN never wins).
-    float lane[kLanes];
-    for (std::int64_t l = 0; l < kLanes; ++l) lane[l] = -std::numeric_limits<float>::infinity();
-    for (std::int64_t j = 0; j < wide; j += kLanes) {
-      for (std::int64_t l = 0; l < kLanes; ++l)
-        lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
-    }
-    float top = lane[0];
-    for (std::int64_t l = 1; l < kLanes; ++l) top = lane[l] > top ? lane[l] : top;
-    for (std::int64_t j = wide; j < n; ++j) top = row[j] > top ? row[j] : top;
+    const std::int64_t first = first_max(row, n);
+    const float top = row[first];
     if (!std::isfinite(top)) {
-      out[i] = static_cast<std::int32_t>(std::max_element(row, row + n) - row);
+      out[i] = static_cast<std::int32_t>(first);
       continue;
     }
     const double tolerance = 2.0 * gamma * norm_bound(a + i * k, k) * b_norm * (1.0 + 1e-6);
@@ -101,10 +110,8 @@ void first_argmax_nt(const float* a, std::int64_t m, const float* b, std::int64_
                                        -std::numeric_limits<float>::infinity());
     std::int64_t near = 0;
     for (std::int64_t j = 0; j < n; ++j) near += row[j] >= floor ? 1 : 0;
-    std::int64_t best = 0;
-    if (near == 1) {
-      while (!(row[best] == top)) ++best;
-    } else {
+    std::int64_t best = first;
+    if (near > 1) {
       double best_value = -std::numeric_limits<double>::infinity();
       for (std::int64_t j = 0; j < n; ++j) {
         if (!(row[j] >= floor)) continue;

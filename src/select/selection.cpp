@@ -54,25 +54,8 @@ std::string to_string(Mix mix) { return mix == Mix::kAll ? "all" : "others"; }
 
 void restricted_predictions(const float* logits, std::int64_t rows, std::int64_t k,
                             std::int32_t* pred) {
-  constexpr std::int64_t kLanes = 16;
   for (std::int64_t i = 0; i < rows; ++i) {
-    const float* row = logits + i * k;
-    // The maximum over independent lanes (which the compiler vectorises), then the first
-    // position holding it: the first maximum, as std::max_element finds it for finite values.
-    float lane[kLanes];
-    const std::int64_t wide = k / kLanes * kLanes;
-    for (std::int64_t l = 0; l < kLanes; ++l) lane[l] = row[0];
-    for (std::int64_t j = 0; j < wide; j += kLanes) {
-      for (std::int64_t l = 0; l < kLanes; ++l)
-        lane[l] = row[j + l] > lane[l] ? row[j + l] : lane[l];
-    }
-    float top = lane[0];
-    for (std::int64_t l = 1; l < kLanes; ++l) top = lane[l] > top ? lane[l] : top;
-    for (std::int64_t j = wide; j < k; ++j) top = row[j] > top ? row[j] : top;
-    std::int64_t first = 0;
-    while (first < k && !(row[first] == top)) ++first;
-    if (first == k) first = std::max_element(row, row + k) - row;  // NaN: its own rule
-    pred[i] = static_cast<std::int32_t>(first);
+    pred[i] = static_cast<std::int32_t>(linalg::first_max(logits + i * k, k));
   }
 }
 

@@ -15,11 +15,15 @@ namespace mll::linalg {
 void matmul_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, std::int64_t k,
                float* c);
 
+// The index of the first largest of x[0..n) (n >= 1), as std::max_element finds it for finite
+// values (a NaN in x[0] follows std::max_element's rule), vectorised. Does not throw.
+std::int64_t first_max(const float* x, std::int64_t n) noexcept;
+
 // out[i] = the first j with the largest a_i . b_j, decided the same way whatever block the rows
 // came in: `c` is matmul_nt's product of these rows; every entry of row i within twice the float
 // product's rounding bound (k u ||a_i|| max_j ||b_j||) of the row's largest is recomputed in
-// double precision in one fixed order, and the first largest of those wins. Rows without a
-// finite entry get the first maximum of `c` as std::max_element finds it. Does not throw.
+// double precision in one fixed order, and the first largest of those wins. A row whose largest
+// entry is not finite gets first_max of its row of `c`. Does not throw.
 void first_argmax_nt(const float* a, std::int64_t m, const float* b, std::int64_t n, std::int64_t k,
                      const float* c, std::int32_t* out) noexcept;
 
