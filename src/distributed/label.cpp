@@ -292,9 +292,19 @@ void configure_process(const Comm& comm, label::LabelOptions& options, const std
   if (request.model <= 0 && numeric_library_threads() > 0) {
     model = std::min(model, numeric_library_threads());
   }
+  // With nothing to decode (captions, crops read from the image cache) a CPU model takes the
+  // rank's whole share, unless the thread count was asked for.
+  int without_decoding = model;
+  if (!options.run.device.is_cuda() && request.model <= 0) {
+    without_decoding =
+        numeric_library_threads() > 0 ? std::min(share, numeric_library_threads()) : share;
+  }
   zoo::set_threads(model);
+  options.model_threads = model;
+  options.model_threads_without_decoding = std::max(model, without_decoding);
   options.decode_threads = decode;
-  log::info("threads: model ", model, ", decode ", decode, " (", budget.cpus, " CPU(s) from ",
+  log::info("threads: model ", model, " (", options.model_threads_without_decoding,
+            " with nothing to decode), decode ", decode, " (", budget.cpus, " CPU(s) from ",
             budget.source, ", ", comm.local_size(), " rank(s) on this node)");
 }
 

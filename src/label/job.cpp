@@ -325,6 +325,7 @@ struct Executor::Impl {
   // a BPE tokenizer takes ~0.1 s to build (49k merges), which the caption shards, run after the
   // image shards, then find done instead of spending it while the decode threads wait.
   std::map<std::string, std::shared_future<std::shared_ptr<tokenize::Tokenizer>>> tokenizers;
+  int model_threads = 0;                // the zoo::set_threads count in use (0: unknown)
   std::set<std::string> broken;         // failed to load or the parity guard: not retried
   std::set<std::string> parity_passed;  // measured once per model and process
 
@@ -425,7 +426,18 @@ struct Executor::Impl {
         runs.end());
   }
 
+  // The model's thread count for a shard that decodes images or one that does not
+  // (LabelOptions::model_threads): set before the shard's models load or run.
+  void use_model_threads(bool decoding) {
+    const int n = decoding ? options.model_threads : options.model_threads_without_decoding;
+    if (n <= 0 || n == model_threads) return;
+    zoo::set_threads(n);
+    log::debug("model threads: ", n, decoding ? "" : " (nothing to decode)");
+    model_threads = n;
+  }
+
   void run_text(const Shard& shard, const StopFlag& stop, ShardResult& result) {
+    use_model_threads(false);
     const std::int64_t step = options.text_batch;
     for (std::size_t k = 0; k < shard.models.size(); ++k) {
       const std::string& id = shard.models[k];
@@ -498,6 +510,8 @@ struct Executor::Impl {
         cache.reset();
       }
     }
+    // Crops read from the cache leave the decode threads a copy and a normalisation each.
+    use_model_threads(!(cache && cache->hit()));
     std::vector<feed::ImageCheck> shard_checks;
     if (!checks.empty()) {
       for (const auto row : rows) shard_checks.push_back(checks[static_cast<std::size_t>(row)]);
@@ -587,6 +601,7 @@ Executor::Executor(std::vector<Group> groups, std::vector<std::string> captions,
   impl_->captions = std::move(captions);
   impl_->image_paths = std::move(image_paths);
   impl_->options = std::move(options);
+  impl_->model_threads = impl_->options.model_threads;  // applied by distributed::configure_process
 }
 
 Executor::~Executor() = default;

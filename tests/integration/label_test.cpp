@@ -855,6 +855,47 @@ TEST_F(LabelWorldTest, FlippedBitsAreFoundByVerifyAndCorruptCropsAreNotUsed) {
   expect_same_embeddings(store_path(), again, ids_);
 }
 
+// With default thread counts on the CPU, a shard with nothing to decode (crops read from the
+// image cache, captions) runs the model on the decode threads' CPUs too; the embeddings are those
+// of the run that decoded.
+TEST_F(LabelWorldTest, WithNothingToDecodeTheModelTakesTheDecodeThreadsCpus) {
+  if (std::system("command -v taskset >/dev/null") != 0) GTEST_SKIP() << "taskset not installed";
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs";
+  build(10, 1);
+  const std::string cache = dir_ / "crops";
+  const std::string args = " label -v --batch 8 --unit 16 --device cpu --no-progress --zoo " +
+                           zoo() + " --image-cache " + cache + " --store ";
+  auto r = run_command("taskset -c 0,1 " + mll_exe() + args + store_path(), dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("threads: model 1 (2 with nothing to decode), decode 2 (2 CPU(s) from "
+                       "affinity"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("model threads: 2 (nothing to decode)"), std::string::npos) << r.err;
+
+  const std::string warm = dir_ / "warm.h5";
+  ASSERT_EQ(run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
+                        (dir_ / "images") + " --per-node 40 --store " + warm,
+                    dir_)
+                .exit_code,
+            0);
+  r = run_command("taskset -c 0,1 " + mll_exe() + args + warm, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("(0 images decoded"), std::string::npos) << r.out;
+  // Set for the first shard, the image shard that loads the model, and kept.
+  const auto switched = r.err.find("model threads: 2 (nothing to decode)");
+  ASSERT_NE(switched, std::string::npos) << r.err;
+  EXPECT_LT(switched, r.err.find("loaded model 'small-0'")) << r.err;
+  EXPECT_EQ(r.err.find("model threads: 1"), std::string::npos) << r.err;
+  expect_same_embeddings(store_path(), warm, ids_);
+
+  // An explicit count is kept for every shard.
+  ASSERT_EQ(run_mll("store rm-model small-0 --store " + warm, dir_).exit_code, 0);
+  r = run_command("taskset -c 0,1 " + mll_exe() + args + warm + " --threads 1", dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("model threads:"), std::string::npos) << r.err;
+}
+
 // CPU limits: the default thread counts come from the CPUs the process may use (affinity mask,
 // cgroup quota, SLURM_CPUS_PER_TASK), not from the machine, and the log says what was chosen.
 TEST_F(LabelWorldTest, DefaultThreadsFollowTheCpusTheProcessMayUse) {
@@ -864,7 +905,9 @@ TEST_F(LabelWorldTest, DefaultThreadsFollowTheCpusTheProcessMayUse) {
                            " --batch 8 --unit 16 --device cpu --no-progress";
   auto r = run_command("taskset -c 0 " + mll_exe() + args, dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("threads: model 1, decode 1 (1 CPU(s) from affinity"), std::string::npos)
+  EXPECT_NE(
+      r.err.find("threads: model 1 (1 with nothing to decode), decode 1 (1 CPU(s) from affinity"),
+      std::string::npos)
       << r.err;
   ASSERT_EQ(run_mll("store rm-model small-0 --store " + store_path(), dir_).exit_code, 0);
   r = run_command("SLURM_CPUS_PER_TASK=1 " + mll_exe() + args, dir_);
@@ -882,7 +925,8 @@ TEST_F(LabelWorldTest, DefaultThreadsFollowTheCpusTheProcessMayUse) {
   ASSERT_EQ(run_mll("store rm-model small-0 --store " + store_path(), dir_).exit_code, 0);
   r = run_command("taskset -c 0 " + mll_exe() + args + " --threads 3 --decode-threads 2", dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.err.find("threads: model 3, decode 2"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("threads: model 3 (3 with nothing to decode), decode 2"), std::string::npos)
+      << r.err;
 }
 
 // Model files are hashed once: a rerun trusts <store>.digests for files whose size, mtime and
@@ -1074,7 +1118,8 @@ TEST_F(LabelWorldTest, TheLogDirIsCreatedAndHoldsTheRanksProgress) {
   auto r = label(" --log-dir " + logs);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const std::string log = slurp(logs + "/rank-0.log");
-  EXPECT_NE(log.find("threads: model 1, decode 1"), std::string::npos) << log;
+  EXPECT_NE(log.find("threads: model 1 (1 with nothing to decode), decode 1"), std::string::npos)
+      << log;
   EXPECT_NE(log.find("model 'small-0' labeled"), std::string::npos) << log;
   std::ofstream(dir_ / "a-file") << "not a folder";
   r = label(" --log-dir " + (dir_ / "a-file/logs"));

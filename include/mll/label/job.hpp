@@ -36,7 +36,12 @@ struct LabelOptions {
   int text_batch = 64;              // captions per forward pass
   std::int64_t unit_images = 1024;  // rows per shard and commit (rounded up to the grid)
   std::int64_t unit_captions = 4096;
-  int decode_threads = 2;    // background decode + preprocess threads
+  int decode_threads = 2;  // background decode + preprocess threads
+  // Model threads (zoo::set_threads) for a shard that decodes images, and for one that has
+  // nothing to decode (captions; crops all read from the image cache): on the CPU the model then
+  // takes the cores its decode threads would have used. 0: the process's count is left alone.
+  int model_threads = 0;
+  int model_threads_without_decoding = 0;
   int prefetch_batches = 4;  // decoded batches kept ready ahead of the model
   // uint8 crops decoded beyond those batches while the model is busy elsewhere (loading):
   // 256 MiB is ~1,700 crops at 224 px, about a second of decoding on 2 cores
