@@ -3,6 +3,12 @@
 
 find_package(Threads REQUIRED)
 find_package(OpenSSL REQUIRED)                     # core: SHA-256 content hashes
+# core: XXH3 checksums of cached crops (libxxhash-dev has a pkg-config file, no CMake package)
+find_path(XXHASH_INCLUDE_DIR xxhash.h REQUIRED)
+find_library(XXHASH_LIBRARY xxhash REQUIRED)
+add_library(mll_xxhash INTERFACE)
+target_include_directories(mll_xxhash SYSTEM INTERFACE ${XXHASH_INCLUDE_DIR})
+target_link_libraries(mll_xxhash INTERFACE ${XXHASH_LIBRARY})
 set(BLA_VENDOR OpenBLAS)
 find_package(BLAS REQUIRED)                        # core: matrix products (cblas)
 find_package(nlohmann_json 3.10 REQUIRED)          # core/zoo/...: JSON sidecars and reports

@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libopenblas-dev
   wordnet-base
   nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libjpeg-dev libpng-dev libwebp-dev libssl-dev libarchive-dev
+  libjpeg-dev libpng-dev libwebp-dev libssl-dev libxxhash-dev libarchive-dev
   libre2-dev libutf8proc-dev libsentencepiece-dev zlib1g-dev python3-regex python3-wcwidth
   bc rsync
   python3-h5py python3-numpy python3-torch python3-torchvision python3-pil python3-skimage

@@ -1,6 +1,7 @@
 #include "mll/core/hash.hpp"
 
 #include <openssl/evp.h>
+#include <xxhash.h>
 
 #include <array>
 #include <cerrno>
@@ -69,6 +70,10 @@ std::string Sha256::hex() {
 std::int64_t sha256_prefix64(const void* data, std::size_t size) {
   const std::string hex = Sha256().update(data, size).hex();
   return static_cast<std::int64_t>(std::stoull(hex.substr(0, 16), nullptr, 16));
+}
+
+std::uint64_t checksum64(const void* data, std::size_t size) noexcept {
+  return XXH3_64bits(data, size);
 }
 
 std::string sha256_file(const std::string& path) {

@@ -1,6 +1,7 @@
-// SHA-256 content hashes (graph, probe set, model files).
+// SHA-256 content hashes (graph, probe set, model files) and a fast checksum for damage checks.
 //
-// Backed by OpenSSL's libcrypto, which stays private to the core module. Not collective.
+// Backed by OpenSSL's libcrypto and libxxhash, which stay private to the core module. Not
+// collective.
 #pragma once
 
 #include <cstddef>
@@ -40,6 +41,12 @@ class Sha256 {
 // The first 8 bytes of the SHA-256 of `size` bytes, as a signed 64-bit integer (HDF5-friendly):
 // the cheap digest recorded for every probe image. Does not throw.
 std::int64_t sha256_prefix64(const void* data, std::size_t size);
+
+// The XXH3 64-bit hash of `size` bytes: a checksum that finds damaged data (a bad disk, a torn
+// write), not a content identity; ~10x faster than SHA-256 (docs/benchmarks.md, "Image cache
+// checksums"), which matters where every byte read is checked (the image cache's crops).
+// Does not throw.
+std::uint64_t checksum64(const void* data, std::size_t size) noexcept;
 
 // SHA-256 of a whole file, read in chunks. Throws IoError when the file cannot be read.
 std::string sha256_file(const std::string& path);

@@ -128,6 +128,23 @@ TEST(Hash, FileHashEqualsInMemoryHash) {
   EXPECT_THROW(sha256_file(dir / "missing"), IoError);
 }
 
+// XXH3-64 (the image cache's crop checksum): the reference value of the empty input (xxHash's
+// own test suite), and any one flipped bit of a crop-sized buffer changes it.
+TEST(Hash, ChecksumIsXxh3AndSeesEveryBit) {
+  EXPECT_EQ(checksum64("", 0), 0x2D06800538D394C2ULL);
+  std::vector<unsigned char> crop(224 * 224 * 3);
+  for (std::size_t i = 0; i < crop.size(); ++i) crop[i] = static_cast<unsigned char>(i * 7 + 3);
+  const std::uint64_t whole = checksum64(crop.data(), crop.size());
+  EXPECT_EQ(checksum64(crop.data(), crop.size()), whole);
+  for (const std::size_t at : {std::size_t{0}, crop.size() / 2, crop.size() - 1}) {
+    for (int bit = 0; bit < 8; ++bit) {
+      crop[at] ^= static_cast<unsigned char>(1 << bit);
+      EXPECT_NE(checksum64(crop.data(), crop.size()), whole) << at << " " << bit;
+      crop[at] ^= static_cast<unsigned char>(1 << bit);
+    }
+  }
+}
+
 TEST(Fs, OutputChecks) {
   test::ScratchDir dir;
   EXPECT_NO_THROW(fs::check_output_path(dir / "new.h5", false));
