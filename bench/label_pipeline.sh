@@ -14,14 +14,18 @@
 #     PER_SEED=N for 8 x N),
 #     the small model, default threads: mll label against the machine's decode ceiling (mll's
 #     exact decode path, one core, times the usable cores), the Python DataLoader pipeline, and a
-#     warm image cache against a cold one; medians of REPEATS (default 5) runs, side by side.
+#     warm image cache against a cold one; medians of REPEATS (default 5) runs, side by side;
+#  8. a forward-bound model on a warm image cache: the ViT-B/32-shaped model, 128 distinct
+#     photos read from the cache, default threads (the model takes the decode threads' CPUs
+#     when nothing is decoded), against OLD_BUILD when given; medians of REPEATS (default 3).
 # Probe images are hard links to the six test photos (tests/data/image), one folder per class.
-# Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all seven sections)
-#        section 7 also reads REPEATS, PER_SEED and OLD_BUILD (another build run side by side)
+# Usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]   (default: all eight sections)
+#        sections 7 and 8 also read REPEATS and OLD_BUILD (another build run side by side),
+#        section 7 PER_SEED
 set -euo pipefail
 build="${1:?usage: bench/label_pipeline.sh BUILD_DIR [SECTION...]}"
 shift
-sections="${*:-1 2 3 4 5 6 7}"
+sections="${*:-1 2 3 4 5 6 7 8}"
 want() { [[ " $sections " == *" $1 "* ]]; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 mll="$build/src/app/mll"
@@ -210,4 +214,35 @@ if [[ -n $old ]]; then
     "$old" "$om" "$(echo "$n / $om / $ceiling" | bc -l)" "$(echo "$om / $m" | bc -l)" "$oc" "$ow" "$(echo "$oc / $ow" | bc -l)"
   echo "old runs (s): mll $(tr '\n' ' ' <"$work/t-old")| cold $(tr '\n' ' ' <"$work/t-old-cold")| warm $(tr '\n' ' ' <"$work/t-old-warm")"
 fi
+fi
+
+if want 8; then
+repeats="${REPEATS:-3}"
+echo "== 8. forward-bound on a warm image cache: ViT-B/32-shaped model, 128 distinct photos, default threads, medians of $repeats"
+/usr/bin/python3 "$root/bench/make_photos.py" "$root/tests/data/image" "$work/distinct16" 16 "$work/seeds8.txt"
+"$mll" probe build --log-level warn --graph "$work/graph8.h5" --images "$work/distinct16" --per-node 16 \
+  --store "$work/vwarm-empty.h5" --force >/dev/null
+median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+vfresh() { rm -rf "$work/vwarm.h5" "$work/vwarm.h5.d" "$work/vwarm.h5.digests"
+  cp "$work/vwarm-empty.h5" "$work/vwarm.h5"; cp -r "$work/vwarm-empty.h5.d" "$work/vwarm.h5.d"; }
+vtimed() { local t0 t1; t0=$(now); "$@" >/dev/null; t1=$(now); secs "$t0" "$t1"; }
+old="${OLD_BUILD:-}"
+builds=("$build"); [[ -n $old ]] && builds+=("$old")
+for b in "${builds[@]}"; do  # each build's own cache, filled once (its file version)
+  vfresh; "$b/src/app/mll" label --store "$work/vwarm.h5" --zoo "$work/vit.json" --no-progress \
+    --device cpu --log-level warn --image-cache "$work/vcache-$(echo "$b" | md5sum | cut -c1-8)" >/dev/null
+done
+for b in "${builds[@]}"; do : >"$work/t-v-$(echo "$b" | md5sum | cut -c1-8)"; done
+for ((r = 0; r < repeats; r++)); do
+  for b in "${builds[@]}"; do
+    tag=$(echo "$b" | md5sum | cut -c1-8)
+    vfresh
+    vtimed "$b/src/app/mll" label --store "$work/vwarm.h5" --zoo "$work/vit.json" --no-progress \
+      --device cpu --log-level warn --image-cache "$work/vcache-$tag" >>"$work/t-v-$tag"
+  done
+done
+for b in "${builds[@]}"; do
+  tag=$(echo "$b" | md5sum | cut -c1-8)
+  printf '%s: warm %.2f s (runs: %s)\n' "$b" "$(median <"$work/t-v-$tag")" "$(tr '\n' ' ' <"$work/t-v-$tag")"
+done
 fi
