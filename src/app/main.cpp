@@ -52,9 +52,9 @@ int main(int argc, char** argv) {
   record_stop_signals();
   // libgomp, libtorch's OpenMP runtime, reads its wait policy once, when the model engine loads.
   // Passive workers sleep between parallel regions instead of spinning on cores that the decode
-  // threads, OpenBLAS's threads and the node's other ranks need (a model on 2 threads with a warm
-  // image cache, 2 CPUs: 1.1x faster for the ViT-B/32-shaped model, 1.07x for the small one;
-  // docs/benchmarks.md). Set here, before any thread exists; a value the user set is kept.
+  // threads, OpenBLAS's threads and the node's other ranks need (a warm-cache run's libgomp
+  // worker spun for as much CPU as the model's own work: docs/benchmarks.md, "Nothing to
+  // decode ..."). Set here, before any thread exists; a value the user set is kept.
   setenv("OMP_WAIT_POLICY", "PASSIVE", 0);
   using AppMain = int (*)(int, char**, const volatile sig_atomic_t*);
   const std::string dir = executable_dir();

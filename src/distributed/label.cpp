@@ -289,19 +289,16 @@ void configure_process(const Comm& comm, label::LabelOptions& options, const std
     if (decode <= 0) decode = request.model > 0 ? std::max(1, share - request.model) : share;
     if (model <= 0) model = std::max(1, share - share / 2);
   }
-  if (request.model <= 0 && numeric_library_threads() > 0) {
-    model = std::min(model, numeric_library_threads());
-  }
   // With nothing to decode (captions, crops read from the image cache) a CPU model takes the
   // rank's whole share, unless the thread count was asked for.
-  int without_decoding = model;
-  if (!options.run.device.is_cuda() && request.model <= 0) {
-    without_decoding =
-        numeric_library_threads() > 0 ? std::min(share, numeric_library_threads()) : share;
+  int without_decoding = !options.run.device.is_cuda() && request.model <= 0 ? share : model;
+  if (request.model <= 0 && numeric_library_threads() > 0) {
+    model = std::min(model, numeric_library_threads());
+    without_decoding = std::min(without_decoding, numeric_library_threads());
   }
   zoo::set_threads(model);
   options.model_threads = model;
-  options.model_threads_without_decoding = std::max(model, without_decoding);
+  options.model_threads_without_decoding = without_decoding;
   options.decode_threads = decode;
   log::info("threads: model ", model, " (", options.model_threads_without_decoding,
             " with nothing to decode), decode ", decode, " (", budget.cpus, " CPU(s) from ",

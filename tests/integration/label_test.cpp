@@ -46,6 +46,12 @@ class LabelWorldTest : public ::testing::Test {
   }
   std::string store_path() const { return dir_ / "store.h5"; }
   std::string zoo() const { return dir_ / "zoo.json"; }
+  // Another empty store at `path` over the same graph and images.
+  CommandResult probe_store(const std::string& path, int per_node = 40) {
+    return run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " + (dir_ / "images") +
+                       " --per-node " + std::to_string(per_node) + " --store " + path,
+                   dir_);
+  }
   CommandResult label(const std::string& extra = "") {
     return run_mll("label --store " + store_path() + " --zoo " + zoo() + kLabelFlags + extra, dir_);
   }
@@ -277,9 +283,7 @@ TEST_F(LabelWorldTest, ARestoredIndexNeverDeletesFinishedModels) {
   expect_verified();
 
   // Another probe set's index (fewer images per node) over the same model files.
-  const auto other = run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
-                                 (dir_ / "images") + " --per-node 5 --store " + (dir_ / "other.h5"),
-                             dir_);
+  const auto other = probe_store(dir_ / "other.h5", 5);
   ASSERT_EQ(other.exit_code, 0) << other.err;
   std::filesystem::copy_file(dir_ / "other.h5", store_path(),
                              std::filesystem::copy_options::overwrite_existing);
@@ -697,11 +701,7 @@ TEST_F(LabelWorldTest, TheImageCacheSkipsDecodingForAddedModelsAndNoticesChanged
       << r.out;
   // The same model labeled by decoding, in a second store, has identical embeddings.
   const std::string plain = dir_ / "plain.h5";
-  ASSERT_EQ(run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
-                        (dir_ / "images") + " --per-node 40 --store " + plain,
-                    dir_)
-                .exit_code,
-            0);
+  ASSERT_EQ(probe_store(plain).exit_code, 0);
   r = run_mll("label --store " + plain + " --zoo " + zoo() + " --models small-5" + kLabelFlags,
               dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -842,11 +842,7 @@ TEST_F(LabelWorldTest, FlippedBitsAreFoundByVerifyAndCorruptCropsAreNotUsed) {
       std::filesystem::path(crops).parent_path().string() + "/0-16.crops.tmp.99999999";
   std::ofstream(stray) << "partial crops of a killed run";
   const std::string again = dir_ / "again.h5";
-  ASSERT_EQ(run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
-                        (dir_ / "images") + " --per-node 40 --store " + again,
-                    dir_)
-                .exit_code,
-            0);
+  ASSERT_EQ(probe_store(again).exit_code, 0);
   const auto r = run_mll(
       "label --store " + again + " --zoo " + zoo() + kLabelFlags + " --image-cache " + cache, dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -874,11 +870,7 @@ TEST_F(LabelWorldTest, WithNothingToDecodeTheModelTakesTheDecodeThreadsCpus) {
   EXPECT_NE(r.err.find("model threads: 2 (nothing to decode)"), std::string::npos) << r.err;
 
   const std::string warm = dir_ / "warm.h5";
-  ASSERT_EQ(run_mll("probe build --graph " + (dir_ / "graph.h5") + " --images " +
-                        (dir_ / "images") + " --per-node 40 --store " + warm,
-                    dir_)
-                .exit_code,
-            0);
+  ASSERT_EQ(probe_store(warm).exit_code, 0);
   r = run_command("taskset -c 0,1 " + mll_exe() + args + warm, dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("(0 images decoded"), std::string::npos) << r.out;

@@ -43,8 +43,8 @@ class Sha256 {
 std::int64_t sha256_prefix64(const void* data, std::size_t size);
 
 // The XXH3 64-bit hash of `size` bytes: a checksum that finds damaged data (a bad disk, a torn
-// write), not a content identity; ~10x faster than SHA-256 (docs/benchmarks.md, "Image cache
-// checksums"), which matters where every byte read is checked (the image cache's crops).
+// write), not a content identity; 10x faster than SHA-256 (docs/benchmarks.md, "Nothing to
+// decode ..."), which matters where every byte read is checked (the image cache's crops).
 // Does not throw.
 std::uint64_t checksum64(const void* data, std::size_t size) noexcept;
 
