@@ -15,6 +15,8 @@
 #     the small model, default threads: mll label against the machine's decode ceiling (mll's
 #     exact decode path, one core, times the usable cores), the Python DataLoader pipeline, and a
 #     warm image cache against a cold one; medians of REPEATS (default 5) runs, side by side;
+#     with OLD_BUILD, also the old build's runs and its own decode ceiling (the ceiling before a
+#     faster decode path raised it);
 #  8. a forward-bound model on a warm image cache: the ViT-B/32-shaped model, 128 distinct
 #     photos read from the cache, default threads (the model takes the decode threads' CPUs
 #     when nothing is decoded), against OLD_BUILD when given; medians of REPEATS (default 3).
@@ -181,11 +183,15 @@ model=$(ls "$work"/small/small-s1.pt)
 # interleaved with these in every round, for a side-by-side comparison.
 old="${OLD_BUILD:-}"
 : >"$work/t-ceiling"; : >"$work/t-mll"; : >"$work/t-py"; : >"$work/t-cold"; : >"$work/t-warm"
-: >"$work/t-old"; : >"$work/t-old-cold"; : >"$work/t-old-warm"
+: >"$work/t-old"; : >"$work/t-old-cold"; : >"$work/t-old-warm"; : >"$work/t-old-ceiling"
+ceiling_of() {  # one core's exact decode + resize + crop + normalise rate, on a tenth of the photos
+  "$1/src/image/mll_preprocess_bench" --repeats 1 $(find "$work/distinct" -name '*.jpg' | sort | awk 'NR % 10 == 0') \
+    | awk '/median/ {print $2}'
+}
 for ((r = 0; r < repeats; r++)); do
-  # One core's exact decode + resize + crop + normalise rate, on a tenth of the photos.
-  "$build/src/image/mll_preprocess_bench" --repeats 1 $(find "$work/distinct" -name '*.jpg' | sort | awk 'NR % 10 == 0') \
-    | awk '/median/ {print $2}' >>"$work/t-ceiling"
+  ceiling_of "$build" >>"$work/t-ceiling"
+  # The old build's own decode path: the ceiling as it stood before a faster decode raised it.
+  if [[ -n $old && -x $old/src/image/mll_preprocess_bench ]]; then ceiling_of "$old" >>"$work/t-old-ceiling"; fi
   fresh; timed "$mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu >>"$work/t-mll"
   timed /usr/bin/python3 "$root/bench/python_pipeline.py" --model "$model" --images "$work/distinct" \
     --threads "$cores" --workers "$cores" >>"$work/t-py"
@@ -213,6 +219,11 @@ if [[ -n $old ]]; then
   printf 'old build %s: mll label %.2f s = %.2f of the ceiling (new/old speed %.2fx); image cache cold %.2f s, warm %.2f s (%.2fx)\n' \
     "$old" "$om" "$(echo "$n / $om / $ceiling" | bc -l)" "$(echo "$om / $m" | bc -l)" "$oc" "$ow" "$(echo "$oc / $ow" | bc -l)"
   echo "old runs (s): mll $(tr '\n' ' ' <"$work/t-old")| cold $(tr '\n' ' ' <"$work/t-old-cold")| warm $(tr '\n' ' ' <"$work/t-old-warm")"
+  if [[ -s $work/t-old-ceiling ]]; then
+    old_ceiling=$(echo "$(median <"$work/t-old-ceiling") * $cores" | bc -l)
+    printf "old build's decode ceiling: %.0f images/s per core x %d = %.0f images/s; against it: mll label %.2f, old build's mll label %.2f\n" \
+      "$(median <"$work/t-old-ceiling")" "$cores" "$old_ceiling" "$(echo "$n / $m / $old_ceiling" | bc -l)" "$(echo "$n / $om / $old_ceiling" | bc -l)"
+  fi
 fi
 fi
 

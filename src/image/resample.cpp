@@ -8,17 +8,17 @@
 // Output pixels depend only on their own coefficients, so computing just the crop is exact.
 // This file is compiled with -ffp-contract=off: a fused multiply-add would change the weights.
 #include "resample.hpp"
+#include "resample_kernels.hpp"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "mll/core/error.hpp"
 
 namespace mll::image::detail {
 namespace {
-
-constexpr int kPrecisionBits = 32 - 8 - 2;
 
 double bicubic_filter(double x) {
   constexpr double a = -0.5;
@@ -91,24 +91,104 @@ Weights precompute(int in_size, float in0, float in1, int out_size, Interpolatio
   return w;
 }
 
-inline std::uint8_t clip8(std::int32_t v) {
-  v >>= kPrecisionBits;
-  return static_cast<std::uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+// Eight int32 lanes as a plain array, for CPUs without AVX2 (and the test of both builds).
+struct Portable {
+  struct Acc {
+    std::int32_t v[kLanes];
+  };
+  static Acc start() {
+    Acc a;
+    for (std::int32_t& x : a.v) x = 1 << (kPrecisionBits - 1);
+    return a;
+  }
+  static void multiply_add(Acc& acc, const std::uint8_t* p, std::int32_t weight) {
+    for (int l = 0; l < kLanes; ++l) acc.v[l] += p[l] * weight;
+  }
+  static void store(const Acc& acc, std::uint8_t* out) {
+    for (int l = 0; l < kLanes; ++l) {
+      const std::int32_t x = acc.v[l] >> kPrecisionBits;
+      out[l] = static_cast<std::uint8_t>(x < 0 ? 0 : (x > 255 ? 255 : x));
+    }
+  }
+};
+
+bool use_avx2(Kernels kernels) {
+#if defined(MLL_IMAGE_AVX2_KERNELS)  // x86-64 builds: resample_avx2.cpp is compiled in
+  static const bool has_avx2 = __builtin_cpu_supports("avx2");
+  if (kernels == Kernels::kAvx2 && !has_avx2) {
+    MLL_THROW(InternalError, "AVX2 resampling kernels asked for on a CPU without AVX2");
+  }
+  return kernels == Kernels::kAvx2 || (kernels == Kernels::kBest && has_avx2);
+#else
+  if (kernels == Kernels::kAvx2)
+    MLL_THROW(InternalError, "AVX2 resampling kernels exist only in x86-64 builds");
+  return false;
+#endif
+}
+
+// Buffers of one thread, kept between images: allocating them per image cost page faults on
+// every decode thread.
+struct Scratch {
+  std::vector<std::uint8_t> strip;   // one transposed strip of source rows
+  std::vector<std::uint8_t> values;  // its horizontal results, kStripValues per output column
+  std::vector<std::uint8_t> rows;    // the 8-bit intermediate image
+};
+
+Scratch& scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+Taps taps_of(const Weights& w) { return {w.k.data(), w.ksize, w.start.data(), w.count.data()}; }
+
+// Pixels move between the image and a strip with one 4-byte copy each instead of three bytes:
+// the fourth byte read is the next pixel's first (or a spare byte at the end of a buffer), and
+// the fourth byte written lands where the copy that follows writes. Three-byte copies cost as
+// much as the horizontal multiply-adds themselves. kSpare: bytes past the end of each scratch
+// buffer that such a copy may touch.
+constexpr std::size_t kSpare = 8;
+
+// Source rows [y, y + strip_rows), columns [col_first, col_last), into `strip`: column x's
+// kStripValues bytes are rows 0..7 of that column, RGB each. Rows 0..7 in order, so row r's
+// fourth byte is overwritten by row r + 1 (row 7's by the next column's row 0, written later).
+void transpose_strip(const RgbImage& in, int y, int strip_rows, int col_first, int col_last,
+                     std::uint8_t* strip) {
+  // The image's last pixel has no byte after it: copied with three.
+  const int wide_last = std::min(col_last, in.width() - 1);
+  const std::uint8_t* src_rows[kStrip];
+  for (int r = 0; r < strip_rows; ++r) src_rows[r] = in.row(y + r);
+  std::uint8_t* dst = strip;
+  int x = col_first;
+  for (; x < wide_last; ++x, dst += kStripValues) {
+    for (int r = 0; r < strip_rows; ++r) std::memcpy(dst + r * 3, src_rows[r] + x * 3, 4);
+  }
+  for (; x < col_last; ++x, dst += kStripValues) {
+    for (int r = 0; r < strip_rows; ++r) std::memcpy(dst + r * 3, src_rows[r] + x * 3, 3);
+  }
+}
+
+// The horizontal results of a strip (`values`: kStripValues bytes per output column) to its
+// `strip_rows` rows of the intermediate, `stride` bytes apart. Pixels left to right, so each
+// fourth byte is overwritten next (a row's last by the following row, or lands in the spare).
+void untranspose_strip(const std::uint8_t* values, int width, int strip_rows, std::uint8_t* out,
+                       std::size_t stride) {
+  for (int r = 0; r < strip_rows; ++r, out += stride) {
+    const std::uint8_t* column = values + r * 3;
+    for (int i = 0; i < width; ++i, column += kStripValues) std::memcpy(out + i * 3, column, 4);
+  }
 }
 
 }  // namespace
 
-// Both passes are integer loops that vectorise; an AVX2 clone (chosen at load time, with the
-// baseline kept for older CPUs) has a native 32-bit multiply, which SSE2 lacks.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-__attribute__((target_clones("avx2", "default")))
-#endif
+bool has_avx2_kernels() { return use_avx2(Kernels::kBest); }
+
 void resample_region(const RgbImage& in, Box box, int out_width, int out_height,
                      Interpolation interpolation, int x0, int y0, int x1, int y1, std::uint8_t* dst,
-                     std::size_t dst_stride) {
+                     std::size_t dst_stride, Kernels kernels) {
   MLL_CHECK(0 <= x0 && x0 <= x1 && x1 <= out_width && 0 <= y0 && y0 <= y1 && y1 <= out_height,
             "resample region outside the output");
   if (x0 == x1 || y0 == y1) return;
+  const bool avx2 = use_avx2(kernels);
   const int region_width = x1 - x0;
 
   // Pillow skips a pass whose axis keeps its size and full box; that pass would be the identity.
@@ -128,52 +208,32 @@ void resample_region(const RgbImage& in, Box box, int out_width, int out_height,
 
   // Horizontal pass into 8-bit rows [row_first, row_last), only the region's columns. Rows are
   // processed in strips of kStrip, transposed so that one source column of the whole strip is
-  // contiguous: every tap is then one multiply-add over kStrip * 3 adjacent values, which the
-  // compiler vectorises (integer arithmetic, so the order of evaluation cannot change results).
-  std::vector<std::uint8_t> temp;
-  const std::uint8_t* rows =
-      nullptr;  // row r of the intermediate is rows + (r - row_first) * stride
+  // contiguous: every tap is then one multiply-add over kStripValues adjacent values (integer
+  // arithmetic, so the order of evaluation cannot change results).
+  Scratch& s = scratch();
+  const std::uint8_t* rows = nullptr;  // row r of the intermediate: rows + (r - row_first) * stride
   std::size_t rows_stride = 0;
   if (need_horizontal) {
-    constexpr int kStrip = 8;
-    constexpr int kLanes = kStrip * 3;
     const Weights horiz = precompute(in.width(), box.x0, box.x1, out_width, interpolation, x0, x1);
+    const Taps taps = taps_of(horiz);
     const int col_first = horiz.start.front();
     const int col_last = horiz.start.back() + horiz.count.back();
-    std::vector<std::uint8_t> strip(static_cast<std::size_t>(col_last - col_first) * kLanes, 0);
+    s.strip.resize(static_cast<std::size_t>(col_last - col_first) * kStripValues + kSpare);
+    s.values.resize(static_cast<std::size_t>(region_width) * kStripValues + kSpare);
     rows_stride = static_cast<std::size_t>(region_width) * 3;
-    temp.resize(rows_stride * static_cast<std::size_t>(row_last - row_first));
+    s.rows.resize(rows_stride * static_cast<std::size_t>(row_last - row_first) + kSpare);
     for (int y = row_first; y < row_last; y += kStrip) {
       const int strip_rows = std::min(kStrip, row_last - y);
-      for (int r = 0; r < strip_rows; ++r) {
-        const std::uint8_t* src = in.row(y + r) + static_cast<std::size_t>(col_first) * 3;
-        std::uint8_t* dst_col = strip.data() + r * 3;
-        for (int x = col_first; x < col_last; ++x, src += 3, dst_col += kLanes) {
-          dst_col[0] = src[0];
-          dst_col[1] = src[1];
-          dst_col[2] = src[2];
-        }
+      transpose_strip(in, y, strip_rows, col_first, col_last, s.strip.data());
+      if (avx2) {
+        horizontal_strip_avx2(taps, col_first, region_width, s.strip.data(), s.values.data());
+      } else {
+        horizontal_strip<Portable>(taps, col_first, region_width, s.strip.data(), s.values.data());
       }
-      std::uint8_t* out = temp.data() + (y - row_first) * rows_stride;
-      for (int i = 0; i < region_width; ++i) {
-        const std::int32_t* k = horiz.of(i);
-        const std::uint8_t* p =
-            strip.data() + static_cast<std::size_t>(horiz.start[i] - col_first) * kLanes;
-        std::int32_t acc[kLanes];
-        for (int v = 0; v < kLanes; ++v) acc[v] = 1 << (kPrecisionBits - 1);
-        for (int t = 0, n = horiz.count[i]; t < n; ++t, p += kLanes) {
-          const std::int32_t kt = k[t];
-          for (int v = 0; v < kLanes; ++v) acc[v] += p[v] * kt;
-        }
-        for (int r = 0; r < strip_rows; ++r) {
-          std::uint8_t* o = out + r * rows_stride + static_cast<std::size_t>(i) * 3;
-          o[0] = clip8(acc[r * 3]);
-          o[1] = clip8(acc[r * 3 + 1]);
-          o[2] = clip8(acc[r * 3 + 2]);
-        }
-      }
+      untranspose_strip(s.values.data(), region_width, strip_rows,
+                        s.rows.data() + (y - row_first) * rows_stride, rows_stride);
     }
-    rows = temp.data();
+    rows = s.rows.data();
   } else {
     rows_stride = in.stride();
     rows = in.row(row_first) + static_cast<std::size_t>(x0) * 3;
@@ -186,20 +246,16 @@ void resample_region(const RgbImage& in, Box box, int out_width, int out_height,
     }
     return;
   }
-  // Vertical pass, taps outermost so the inner loop runs over contiguous bytes (vectorisable);
-  // integer sums do not depend on the order of the taps.
-  std::vector<std::int32_t> acc(values);
+  // Vertical pass: each output row sums its taps' intermediate rows, blocks of contiguous values
+  // in registers; integer sums do not depend on the order of the taps.
   for (int j = 0; j < y1 - y0; ++j) {
-    std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
-    const std::int32_t* k = vert.of(j);
-    const int first = vert.start[j] - row_first;
-    for (int t = 0, n = vert.count[j]; t < n; ++t) {
-      const std::uint8_t* src = rows + static_cast<std::size_t>(first + t) * rows_stride;
-      const std::int32_t kt = k[t];
-      for (std::size_t v = 0; v < values; ++v) acc[v] += src[v] * kt;
-    }
+    const std::uint8_t* first = rows + (vert.start[j] - row_first) * rows_stride;
     std::uint8_t* out = dst + j * dst_stride;
-    for (std::size_t v = 0; v < values; ++v) out[v] = clip8(acc[v]);
+    if (avx2) {
+      vertical_row_avx2(vert.of(j), vert.count[j], first, rows_stride, values, out);
+    } else {
+      vertical_row<Portable>(vert.of(j), vert.count[j], first, rows_stride, values, out);
+    }
   }
 }
 
