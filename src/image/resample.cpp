@@ -105,10 +105,7 @@ struct Portable {
     for (int l = 0; l < kLanes; ++l) acc.v[l] += p[l] * weight;
   }
   static void store(const Acc& acc, std::uint8_t* out) {
-    for (int l = 0; l < kLanes; ++l) {
-      const std::int32_t x = acc.v[l] >> kPrecisionBits;
-      out[l] = static_cast<std::uint8_t>(x < 0 ? 0 : (x > 255 ? 255 : x));
-    }
+    for (int l = 0; l < kLanes; ++l) out[l] = shift_and_clamp(acc.v[l]);
   }
 };
 
@@ -127,7 +124,8 @@ bool use_avx2(Kernels kernels) {
 }
 
 // Buffers of one thread, kept between images: allocating them per image cost page faults on
-// every decode thread.
+// every decode thread. They keep their largest size for the thread's life: for a labeling
+// crop a few MB at most (rows of the crop's width times the source rows it reads).
 struct Scratch {
   std::vector<std::uint8_t> strip;   // one transposed strip of source rows
   std::vector<std::uint8_t> values;  // its horizontal results, kStripValues per output column
@@ -178,6 +176,61 @@ void untranspose_strip(const std::uint8_t* values, int width, int strip_rows, st
   }
 }
 
+// The 8-bit rows that the vertical pass reads: source row r at data + (r - first) * stride.
+struct Rows {
+  const std::uint8_t* data;
+  std::size_t stride;
+  int first;
+  const std::uint8_t* row(int r) const {
+    return data + static_cast<std::size_t>(r - first) * stride;
+  }
+};
+
+// Horizontal pass of source rows [row_first, row_last) into the thread's scratch, only the
+// region's output columns (horiz). Rows go in strips of kStrip, transposed so that one source
+// column of the whole strip is contiguous: every tap is then one multiply-add over kStripValues
+// adjacent values.
+Rows horizontal_pass(const RgbImage& in, const Weights& horiz, int row_first, int row_last,
+                     bool avx2) {
+  Scratch& s = scratch();
+  const Taps taps = taps_of(horiz);
+  const int width = static_cast<int>(horiz.start.size());
+  const int col_first = horiz.start.front();
+  const int col_last = horiz.start.back() + horiz.count.back();
+  s.strip.resize(static_cast<std::size_t>(col_last - col_first) * kStripValues + kSpare);
+  s.values.resize(static_cast<std::size_t>(width) * kStripValues + kSpare);
+  const std::size_t stride = static_cast<std::size_t>(width) * 3;
+  s.rows.resize(stride * static_cast<std::size_t>(row_last - row_first) + kSpare);
+  for (int y = row_first; y < row_last; y += kStrip) {
+    const int strip_rows = std::min(kStrip, row_last - y);
+    transpose_strip(in, y, strip_rows, col_first, col_last, s.strip.data());
+    if (avx2) {
+      horizontal_strip_avx2(taps, col_first, width, s.strip.data(), s.values.data());
+    } else {
+      horizontal_strip<Portable>(taps, col_first, width, s.strip.data(), s.values.data());
+    }
+    untranspose_strip(s.values.data(), width, strip_rows, s.rows.data() + (y - row_first) * stride,
+                      stride);
+  }
+  return {s.rows.data(), stride, row_first};
+}
+
+// Vertical pass: output row j of the region (vert) sums its taps' rows of `rows`, `values` bytes
+// each, in blocks of contiguous values held in registers.
+void vertical_pass(Rows rows, const Weights& vert, std::size_t values, std::uint8_t* dst,
+                   std::size_t dst_stride, bool avx2) {
+  for (std::size_t j = 0; j < vert.start.size(); ++j) {
+    const int i = static_cast<int>(j);
+    const std::uint8_t* first = rows.row(vert.start[j]);
+    std::uint8_t* out = dst + j * dst_stride;
+    if (avx2) {
+      vertical_row_avx2(vert.of(i), vert.count[i], first, rows.stride, values, out);
+    } else {
+      vertical_row<Portable>(vert.of(i), vert.count[i], first, rows.stride, values, out);
+    }
+  }
+}
+
 }  // namespace
 
 bool has_avx2_kernels() { return use_avx2(Kernels::kBest); }
@@ -187,9 +240,13 @@ void resample_region(const RgbImage& in, Box box, int out_width, int out_height,
                      std::size_t dst_stride, Kernels kernels) {
   MLL_CHECK(0 <= x0 && x0 <= x1 && x1 <= out_width && 0 <= y0 && y0 <= y1 && y1 <= out_height,
             "resample region outside the output");
+  // As Pillow, which rejects a box that is empty or outside the image: the weights' bounds and
+  // the scratch sizes assume one inside it.
+  MLL_CHECK(0.0f <= box.x0 && box.x0 < box.x1 && box.x1 <= static_cast<float>(in.width()) &&
+                0.0f <= box.y0 && box.y0 < box.y1 && box.y1 <= static_cast<float>(in.height()),
+            "resample box outside the image");
   if (x0 == x1 || y0 == y1) return;
   const bool avx2 = use_avx2(kernels);
-  const int region_width = x1 - x0;
 
   // Pillow skips a pass whose axis keeps its size and full box; that pass would be the identity.
   const bool need_horizontal =
@@ -198,63 +255,27 @@ void resample_region(const RgbImage& in, Box box, int out_width, int out_height,
       out_height != in.height() || box.y0 != 0.0f || box.y1 != static_cast<float>(out_height);
 
   Weights vert;
-  int row_first = y0;  // first source row the vertical pass reads
+  int row_first = y0;  // the source rows the vertical pass reads
   int row_last = y1;
   if (need_vertical) {
     vert = precompute(in.height(), box.y0, box.y1, out_height, interpolation, y0, y1);
     row_first = vert.start.front();
     row_last = vert.start.back() + vert.count.back();
   }
+  // Without a horizontal pass the vertical one reads the region's columns of `in` itself.
+  const Rows rows =
+      need_horizontal
+          ? horizontal_pass(
+                in, precompute(in.width(), box.x0, box.x1, out_width, interpolation, x0, x1),
+                row_first, row_last, avx2)
+          : Rows{in.data() + static_cast<std::size_t>(x0) * 3, in.stride(), 0};
 
-  // Horizontal pass into 8-bit rows [row_first, row_last), only the region's columns. Rows are
-  // processed in strips of kStrip, transposed so that one source column of the whole strip is
-  // contiguous: every tap is then one multiply-add over kStripValues adjacent values (integer
-  // arithmetic, so the order of evaluation cannot change results).
-  Scratch& s = scratch();
-  const std::uint8_t* rows = nullptr;  // row r of the intermediate: rows + (r - row_first) * stride
-  std::size_t rows_stride = 0;
-  if (need_horizontal) {
-    const Weights horiz = precompute(in.width(), box.x0, box.x1, out_width, interpolation, x0, x1);
-    const Taps taps = taps_of(horiz);
-    const int col_first = horiz.start.front();
-    const int col_last = horiz.start.back() + horiz.count.back();
-    s.strip.resize(static_cast<std::size_t>(col_last - col_first) * kStripValues + kSpare);
-    s.values.resize(static_cast<std::size_t>(region_width) * kStripValues + kSpare);
-    rows_stride = static_cast<std::size_t>(region_width) * 3;
-    s.rows.resize(rows_stride * static_cast<std::size_t>(row_last - row_first) + kSpare);
-    for (int y = row_first; y < row_last; y += kStrip) {
-      const int strip_rows = std::min(kStrip, row_last - y);
-      transpose_strip(in, y, strip_rows, col_first, col_last, s.strip.data());
-      if (avx2) {
-        horizontal_strip_avx2(taps, col_first, region_width, s.strip.data(), s.values.data());
-      } else {
-        horizontal_strip<Portable>(taps, col_first, region_width, s.strip.data(), s.values.data());
-      }
-      untranspose_strip(s.values.data(), region_width, strip_rows,
-                        s.rows.data() + (y - row_first) * rows_stride, rows_stride);
-    }
-    rows = s.rows.data();
+  const std::size_t values = static_cast<std::size_t>(x1 - x0) * 3;
+  if (need_vertical) {
+    vertical_pass(rows, vert, values, dst, dst_stride, avx2);
   } else {
-    rows_stride = in.stride();
-    rows = in.row(row_first) + static_cast<std::size_t>(x0) * 3;
-  }
-
-  const std::size_t values = static_cast<std::size_t>(region_width) * 3;
-  if (!need_vertical) {
     for (int y = y0; y < y1; ++y) {
-      std::copy_n(rows + (y - row_first) * rows_stride, values, dst + (y - y0) * dst_stride);
-    }
-    return;
-  }
-  // Vertical pass: each output row sums its taps' intermediate rows, blocks of contiguous values
-  // in registers; integer sums do not depend on the order of the taps.
-  for (int j = 0; j < y1 - y0; ++j) {
-    const std::uint8_t* first = rows + (vert.start[j] - row_first) * rows_stride;
-    std::uint8_t* out = dst + j * dst_stride;
-    if (avx2) {
-      vertical_row_avx2(vert.of(j), vert.count[j], first, rows_stride, values, out);
-    } else {
-      vertical_row<Portable>(vert.of(j), vert.count[j], first, rows_stride, values, out);
+      std::copy_n(rows.row(y), values, dst + (y - y0) * dst_stride);
     }
   }
 }

@@ -6,8 +6,11 @@
 // accumulators), `multiply_add(acc, p, weight)` (acc += 8 bytes at p, widened, times weight) and
 // `store(acc, out)` (8 bytes: each lane shifted by kPrecisionBits and clamped to 0..255).
 // Everything here is integer arithmetic, so both builds give the same bytes, and the same bytes
-// as Pillow. Only <cstddef>/<cstdint> are included: no inline library code is compiled with
-// AVX2 and merged into the portable build.
+// as Pillow. Only <cstddef>/<cstdint> are included, and everything below the declarations has
+// internal linkage: an inline function with external linkage would be emitted, built for AVX2,
+// by resample_avx2.cpp too, and the linker could keep that copy for the whole program (an
+// illegal instruction on a CPU without AVX2). The test ImageAvx2Object.DefinesOnlyTheKernels
+// checks the object file.
 #pragma once
 
 #include <cstddef>
@@ -19,6 +22,7 @@ constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's fractional bits of a wei
 constexpr int kLanes = 8;
 constexpr int kStrip = 8;                 // rows per strip of the horizontal pass
 constexpr int kStripValues = kStrip * 3;  // one source column of a strip: 8 rows x RGB
+static_assert(kStripValues == 3 * kLanes, "horizontal_strip holds a strip column in 3 Accs");
 
 // Fixed-point weights of a run of outputs along one axis, as raw arrays.
 struct Taps {
@@ -34,7 +38,13 @@ void horizontal_strip_avx2(const Taps& taps, int col_first, int width, const std
 void vertical_row_avx2(const std::int32_t* k, int count, const std::uint8_t* rows,
                        std::size_t stride, std::size_t values, std::uint8_t* out);
 
-namespace {  // internal linkage: each including file has its own instantiations
+namespace {  // internal linkage (see the top of this file)
+
+// An accumulator's result: the arithmetic shift, then the clamp to 0..255.
+inline std::uint8_t shift_and_clamp(std::int32_t acc) {
+  const std::int32_t x = acc >> kPrecisionBits;
+  return static_cast<std::uint8_t>(x < 0 ? 0 : (x > 255 ? 255 : x));
+}
 
 // The horizontal pass over one transposed strip (source column c of the strip at
 // strip + (c - col_first) * kStripValues): for each of `width` outputs, its kStripValues results
@@ -91,8 +101,7 @@ inline void vertical_row(const std::int32_t* k, int count, const std::uint8_t* r
     std::int32_t a = 1 << (kPrecisionBits - 1);
     const std::uint8_t* src = rows + v;
     for (int t = 0; t < count; ++t, src += stride) a += *src * k[t];
-    a >>= kPrecisionBits;
-    out[v] = static_cast<std::uint8_t>(a < 0 ? 0 : (a > 255 ? 255 : a));
+    out[v] = shift_and_clamp(a);
   }
 }
 

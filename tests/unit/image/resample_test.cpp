@@ -3,12 +3,15 @@
 // random sizes, scales and boxes (the reference crops in preprocess_test.cpp cover real photos).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -32,11 +35,12 @@ struct Case {
   Interpolation interpolation = Interpolation::kBicubic;
 };
 
+// The case in words, with the box's floats exact (%a), so that a failure can be replayed.
 std::string describe(const Case& c) {
-  return std::to_string(c.in.width()) + "x" + std::to_string(c.in.height()) + " box (" +
-         std::to_string(c.box.x0) + "," + std::to_string(c.box.y0) + "," +
-         std::to_string(c.box.x1) + "," + std::to_string(c.box.y1) + ") to " +
-         std::to_string(c.out_width) + "x" + std::to_string(c.out_height) +
+  char box[160];
+  std::snprintf(box, sizeof box, "(%a, %a, %a, %a)", c.box.x0, c.box.y0, c.box.x1, c.box.y1);
+  return std::to_string(c.in.width()) + "x" + std::to_string(c.in.height()) + " box " + box +
+         " to " + std::to_string(c.out_width) + "x" + std::to_string(c.out_height) +
          (c.interpolation == Interpolation::kBicubic ? " bicubic" : " bilinear");
 }
 
@@ -53,6 +57,31 @@ RgbImage random_image(int width, int height, std::mt19937& rng) {
     }
   }
   return image;
+}
+
+// Every combination of small sides (one pixel, fewer values than a lane block, around the strip
+// height of 8) in and out, full boxes: the edges of the kernels that random sizes rarely hit.
+std::vector<Case> edge_cases(const std::vector<int>& in_sides, const std::vector<int>& out_sides) {
+  std::mt19937 rng(3);
+  std::vector<Case> cases;
+  for (const int w : in_sides) {
+    for (const int h : in_sides) {
+      for (const int ow : out_sides) {
+        for (const int oh : out_sides) {
+          for (const auto interpolation : {Interpolation::kBicubic, Interpolation::kBilinear}) {
+            Case c;
+            c.in = random_image(w, h, rng);
+            c.box = {0.0f, 0.0f, static_cast<float>(w), static_cast<float>(h)};
+            c.out_width = ow;
+            c.out_height = oh;
+            c.interpolation = interpolation;
+            cases.push_back(std::move(c));
+          }
+        }
+      }
+    }
+  }
+  return cases;
 }
 
 // Sizes around the strip height (8) and the kernels' block widths (8 and 32 values), shrinking,
@@ -85,35 +114,59 @@ RgbImage resample(const Case& c, Kernels kernels) {
   return out;
 }
 
+std::vector<Case> operator+(std::vector<Case> a, std::vector<Case> b) {
+  for (Case& c : b) a.push_back(std::move(c));
+  return a;
+}
+
+const std::vector<int> kSmallSides = {1, 2, 3, 7, 8, 9};
+
 TEST(ImageResample, PortableAndAvx2KernelsGiveTheSameBytes) {
   if (!detail::has_avx2_kernels())
     GTEST_SKIP() << "this CPU has no AVX2 (or the build is not x86-64)";
-  for (const Case& c : random_cases(300)) {
+  for (const Case& c : edge_cases(kSmallSides, {1, 2, 3, 8, 9}) + random_cases(300)) {
     SCOPED_TRACE(describe(c));
     ASSERT_EQ(resample(c, Kernels::kPortable), resample(c, Kernels::kAvx2));
   }
 }
 
+// The kernels each build runs on this CPU (the portable one everywhere).
+std::vector<Kernels> kernels_here() {
+  if (detail::has_avx2_kernels()) return {Kernels::kPortable, Kernels::kAvx2};
+  return {Kernels::kPortable};
+}
+
 TEST(ImageResample, ARegionHasThePixelsOfTheWholeOutput) {
+  constexpr std::size_t kGuard = 16;  // bytes before and after the destination
+  constexpr std::uint8_t kUntouched = 0xA5;
   std::mt19937 rng(7);
-  for (const Case& c : random_cases(120)) {
-    SCOPED_TRACE(describe(c));
-    const RgbImage whole = resample(c, Kernels::kBest);
-    std::uniform_int_distribution<int> xs(0, c.out_width), ys(0, c.out_height);
-    int x0 = xs(rng), x1 = xs(rng), y0 = ys(rng), y1 = ys(rng);
-    if (x0 > x1) std::swap(x0, x1);
-    if (y0 > y1) std::swap(y0, y1);
-    // A destination wider than the region, with guard bytes that must stay untouched.
-    const std::size_t stride = static_cast<std::size_t>(x1 - x0) * 3 + 5;
-    std::vector<std::uint8_t> dst(stride * static_cast<std::size_t>(y1 - y0) + 5, 0xA5);
-    detail::resample_region(c.in, c.box, c.out_width, c.out_height, c.interpolation, x0, y0, x1, y1,
-                            dst.data(), stride);
-    for (int y = y0; y < y1; ++y) {
-      const std::uint8_t* got = dst.data() + (y - y0) * stride;
-      ASSERT_EQ(0, std::memcmp(got, whole.row(y) + x0 * 3, static_cast<std::size_t>(x1 - x0) * 3))
-          << "row " << y << " of region x " << x0 << ".." << x1;
-      for (std::size_t g = static_cast<std::size_t>(x1 - x0) * 3; g < stride; ++g) {
-        ASSERT_EQ(got[g], 0xA5) << "byte past the region written, row " << y;
+  for (const Kernels kernels : kernels_here()) {
+    for (const Case& c : edge_cases({1, 3, 8, 9}, {1, 3, 9}) + random_cases(120)) {
+      SCOPED_TRACE(describe(c) + (kernels == Kernels::kAvx2 ? " (AVX2)" : " (portable)"));
+      const RgbImage whole = resample(c, kernels);
+      std::uniform_int_distribution<int> xs(0, c.out_width), ys(0, c.out_height);
+      int x0 = xs(rng), x1 = xs(rng), y0 = ys(rng), y1 = ys(rng);
+      if (x0 > x1) std::swap(x0, x1);
+      if (y0 > y1) std::swap(y0, y1);
+      // A destination wider than the region between guard bytes: only the region is written.
+      const std::size_t values = static_cast<std::size_t>(x1 - x0) * 3;
+      const std::size_t stride = values + 5;
+      std::vector<std::uint8_t> buffer(kGuard + stride * static_cast<std::size_t>(y1 - y0) + kGuard,
+                                       kUntouched);
+      std::uint8_t* dst = buffer.data() + kGuard;
+      detail::resample_region(c.in, c.box, c.out_width, c.out_height, c.interpolation, x0, y0, x1,
+                              y1, dst, stride, kernels);
+      std::vector<char> region(buffer.size(), 0);  // 1 where the region's bytes are
+      for (int y = y0; y < y1; ++y) {
+        const std::uint8_t* got = dst + (y - y0) * stride;
+        ASSERT_EQ(0, std::memcmp(got, whole.row(y) + x0 * 3, values))
+            << "row " << y << " of region x " << x0 << ".." << x1;
+        std::fill_n(region.begin() + (got - buffer.data()), values, 1);
+      }
+      for (std::size_t b = 0; b < buffer.size(); ++b) {
+        if (!region[b]) {
+          ASSERT_EQ(buffer[b], kUntouched) << "byte " << b << " outside the region";
+        }
       }
     }
   }
@@ -124,7 +177,7 @@ TEST(ImageResample, EqualsPillowOnRandomSizesScalesAndBoxes) {
     GTEST_SKIP() << "python3-pil is not installed";
   }
   const test::ScratchDir dir;
-  const std::vector<Case> cases = random_cases(200);
+  const std::vector<Case> cases = edge_cases({1, 3, 8, 9}, {1, 3, 8, 9}) + random_cases(200);
   nlohmann::json manifest = nlohmann::json::array();
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const Case& c = cases[i];
@@ -157,6 +210,31 @@ TEST(ImageResample, EqualsPillowOnRandomSizesScalesAndBoxes) {
     ASSERT_EQ(pillow.size(), mine.size_bytes());
     EXPECT_EQ(0, std::memcmp(pillow.data(), mine.data(), mine.size_bytes()));
   }
+}
+
+// The AVX2 object must define nothing with external linkage but its two entry points: an
+// inline function it emitted (built for AVX2) could be the copy the linker keeps for all of mll.
+TEST(ImageAvx2Object, DefinesOnlyTheKernels) {
+#if defined(MLL_IMAGE_AVX2_OBJECT)
+  const test::ScratchDir dir;
+  const auto r = test::run_command(
+      std::string("nm --defined-only --extern-only -C '") + MLL_IMAGE_AVX2_OBJECT + "'", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream lines(r.out);
+  std::vector<std::string> names;
+  for (std::string line; std::getline(lines, line);) {
+    // "<address> <type> <name>": the name may hold spaces (a demangled signature).
+    const auto type = line.find(' ');
+    if (type == std::string::npos || line.size() < type + 3) continue;
+    names.push_back(line.substr(type + 3));
+  }
+  ASSERT_EQ(names.size(), 2u) << r.out;
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names[0].rfind("mll::image::detail::horizontal_strip_avx2(", 0), 0u) << r.out;
+  EXPECT_EQ(names[1].rfind("mll::image::detail::vertical_row_avx2(", 0), 0u) << r.out;
+#else
+  GTEST_SKIP() << "no AVX2 object in this build (not x86-64)";
+#endif
 }
 
 }  // namespace
