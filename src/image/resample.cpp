@@ -98,7 +98,7 @@ struct Portable {
   };
   static Acc start() {
     Acc a;
-    for (std::int32_t& x : a.v) x = 1 << (kPrecisionBits - 1);
+    for (std::int32_t& x : a.v) x = kHalf;
     return a;
   }
   static void multiply_add(Acc& acc, const std::uint8_t* p, std::int32_t weight) {

@@ -11,7 +11,7 @@ namespace {
 
 struct Avx2 {
   using Acc = __m256i;
-  static Acc start() { return _mm256_set1_epi32(1 << (kPrecisionBits - 1)); }
+  static Acc start() { return _mm256_set1_epi32(kHalf); }
   static void multiply_add(Acc& acc, const std::uint8_t* p, std::int32_t weight) {
     const __m256i wide = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
     acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(wide, _mm256_set1_epi32(weight)));

@@ -18,7 +18,8 @@
 
 namespace mll::image::detail {
 
-constexpr int kPrecisionBits = 32 - 8 - 2;  // Pillow's fractional bits of a weight
+constexpr int kPrecisionBits = 32 - 8 - 2;                 // Pillow's fractional bits of a weight
+constexpr std::int32_t kHalf = 1 << (kPrecisionBits - 1);  // where accumulators start (rounding)
 constexpr int kLanes = 8;
 constexpr int kStrip = 8;                 // rows per strip of the horizontal pass
 constexpr int kStripValues = kStrip * 3;  // one source column of a strip: 8 rows x RGB
@@ -98,7 +99,7 @@ inline void vertical_row(const std::int32_t* k, int count, const std::uint8_t* r
     Ops::store(a, out + v);
   }
   for (; v < values; ++v) {  // fewer than 8 values left: one lane at a time
-    std::int32_t a = 1 << (kPrecisionBits - 1);
+    std::int32_t a = kHalf;
     const std::uint8_t* src = rows + v;
     for (int t = 0; t < count; ++t, src += stride) a += *src * k[t];
     out[v] = shift_and_clamp(a);
