@@ -16,7 +16,12 @@
 #     exact decode path, one core, times the usable cores), the Python DataLoader pipeline, and a
 #     warm image cache against a cold one; medians of REPEATS (default 5) runs, side by side;
 #     with OLD_BUILD, also the old build's runs and its own decode ceiling (the ceiling before a
-#     faster decode path raised it);
+#     faster decode path raised it); and the floor of a run on this machine, from the work no
+#     schedule can avoid: decoding (the ceiling's rate), loading the engine (dlopen of
+#     libmll_torch.so and libtorch alone, in a bare Python process) and the forward passes
+#     (mll_forward_bench, one thread, the batch read in place), spread over the cores without
+#     a moment idle; a warm run's floor is the engine load, which comes before its first forward
+#     pass, plus the forward passes on all cores;
 #  8. a forward-bound model on a warm image cache: the ViT-B/32-shaped model, 128 distinct
 #     photos read from the cache, default threads (the model takes the decode threads' CPUs
 #     when nothing is decoded), against OLD_BUILD when given; medians of REPEATS (default 3).
@@ -184,12 +189,25 @@ model=$(ls "$work"/small/small-s1.pt)
 old="${OLD_BUILD:-}"
 : >"$work/t-ceiling"; : >"$work/t-mll"; : >"$work/t-py"; : >"$work/t-cold"; : >"$work/t-warm"
 : >"$work/t-old"; : >"$work/t-old-cold"; : >"$work/t-old-warm"; : >"$work/t-old-ceiling"
+: >"$work/t-engine"; : >"$work/t-forward"
+cmake --build "$build" --target mll_forward_bench >/dev/null
+engine_load() {  # seconds to dlopen the engine (libmll_torch.so, libtorch and its libraries)
+  /usr/bin/python3 -c 'import ctypes, os, sys, time
+t = time.perf_counter(); ctypes.CDLL(sys.argv[1], os.RTLD_NOW)
+print("%.4f" % (time.perf_counter() - t)); sys.stdout.flush(); os._exit(0)' "$1/src/app/libmll_torch.so"
+}
+forward_rate() {  # the small model's images/s on one thread, batch 32 read in place
+  "$1/src/zoo/mll_forward_bench" --kind small --threads 1 --batch 32 --repeats 9 --consuming \
+    | sed -nE 's/.*images_per_s=([0-9.]+).*/\1/p'
+}
 ceiling_of() {  # one core's exact decode + resize + crop + normalise rate, on a tenth of the photos
   "$1/src/image/mll_preprocess_bench" --repeats 1 $(find "$work/distinct" -name '*.jpg' | sort | awk 'NR % 10 == 0') \
     | awk '/median/ {print $2}'
 }
 for ((r = 0; r < repeats; r++)); do
   ceiling_of "$build" >>"$work/t-ceiling"
+  engine_load "$build" >>"$work/t-engine"
+  forward_rate "$build" >>"$work/t-forward"
   # The old build's own decode path: the ceiling as it stood before a faster decode raised it.
   if [[ -n $old && -x $old/src/image/mll_preprocess_bench ]]; then ceiling_of "$old" >>"$work/t-old-ceiling"; fi
   fresh; timed "$mll" label --store "$work/dist.h5" --zoo "$work/small1.json" --no-progress --device cpu >>"$work/t-mll"
@@ -213,6 +231,17 @@ printf 'decode ceiling: %.0f images/s per core x %d cores = %.0f images/s\n' "$p
 printf 'mll label (end to end, process start included): %.2f s = %.0f images/s = %.2f of the ceiling\n' "$m" "$(echo "$n / $m" | bc -l)" "$(echo "$n / $m / $ceiling" | bc -l)"
 printf 'python DataLoader pipeline (%d workers): %.2f s = %.0f images/s; mll / python = %.2fx\n' "$cores" "$p" "$(echo "$n / $p" | bc -l)" "$(echo "$p / $m" | bc -l)"
 printf 'image cache: cold (decode + write) %.2f s, warm (read) %.2f s: warm is %.2fx faster\n' "$c" "$w" "$(echo "$c / $w" | bc -l)"
+# The floor: no schedule of this work on these cores is shorter (process start, the store and
+# the image checks are left out, so the real bound is higher still).
+engine=$(median <"$work/t-engine"); fwd=$(median <"$work/t-forward")
+decode_s=$(echo "$n / $per_core" | bc -l); forward_s=$(echo "$n / $fwd" | bc -l)
+floor=$(echo "($decode_s + $engine + $forward_s) / $cores" | bc -l)
+warm_floor=$(echo "$engine + $forward_s / $cores" | bc -l)
+printf 'floor: decoding %.2f + engine load %.2f + forward passes %.2f (%.0f images/s, one thread) = %.2f core-s over %d cores = %.2f s: at best %.2f of the ceiling (mll label takes %.2fx the floor)\n' \
+  "$decode_s" "$engine" "$forward_s" "$fwd" "$(echo "$floor * $cores" | bc -l)" "$cores" "$floor" \
+  "$(echo "$n / $floor / $ceiling" | bc -l)" "$(echo "$m / $floor" | bc -l)"
+printf 'warm floor: engine load %.2f + forward passes %.2f / %d cores = %.2f s: cold / warm at most %.2fx with this cold run (the warm run takes %.2fx its floor)\n' \
+  "$engine" "$forward_s" "$cores" "$warm_floor" "$(echo "$c / $warm_floor" | bc -l)" "$(echo "$w / $warm_floor" | bc -l)"
 echo "runs (s): mll $(tr '\n' ' ' <"$work/t-mll")| python $(tr '\n' ' ' <"$work/t-py")| cold $(tr '\n' ' ' <"$work/t-cold")| warm $(tr '\n' ' ' <"$work/t-warm")"
 if [[ -n $old ]]; then
   om=$(median <"$work/t-old"); oc=$(median <"$work/t-old-cold"); ow=$(median <"$work/t-old-warm")

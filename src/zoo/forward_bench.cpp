@@ -2,7 +2,10 @@
 // median of several timed batches after a warm-up (bench/forward_throughput.sh drives it).
 //
 //   mll_forward_bench [--threads 1,2] [--batch 32] [--repeats 5] [--device cpu] [--half]
-//                     [--kind vit-b32] [--dir DIR]
+//                     [--kind vit-b32] [--dir DIR] [--consuming]
+//
+// --consuming: the model reads the batch in place, as the last model of a group does in
+// `mll label` (Model::encode_images_consuming), instead of a copy of it: the forward pass alone.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -37,6 +40,7 @@ int run(int argc, char** argv) {
   std::string kind = "vit-b32";
   std::string dir;
   bool half = false;
+  bool consuming = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&]() -> std::string {
@@ -57,6 +61,8 @@ int run(int argc, char** argv) {
       dir = value();
     } else if (arg == "--half") {
       half = true;
+    } else if (arg == "--consuming") {
+      consuming = true;
     } else {
       MLL_THROW(mll::UsageError, "unknown argument '", arg, "'");
     }
@@ -84,16 +90,26 @@ int run(int argc, char** argv) {
   std::normal_distribution<float> pixel(0.0f, 1.0f);
   for (float& v : images) v = pixel(rng);
 
-  std::printf("kind=%s device=%s half=%d batch=%d repeats=%d gflops_per_image=%.3f\n", kind.c_str(),
-              model.device().str().c_str(), model.precision() == mll::zoo::Precision::kFp16 ? 1 : 0,
-              batch, repeats, authored.spec.gflops_per_image);
+  // The model may write into a buffer it consumes: the values only need to be some image-sized
+  // input, so the same buffer serves every call.
+  auto forward = [&] {
+    if (consuming) {
+      model.encode_images_consuming(images.data(), batch, s, s);
+    } else {
+      model.encode_images(images.data(), batch, s, s);
+    }
+  };
+  std::printf("kind=%s device=%s half=%d batch=%d repeats=%d consuming=%d gflops_per_image=%.3f\n",
+              kind.c_str(), model.device().str().c_str(),
+              model.precision() == mll::zoo::Precision::kFp16 ? 1 : 0, batch, repeats,
+              consuming ? 1 : 0, authored.spec.gflops_per_image);
   for (const int threads : thread_counts) {
     mll::zoo::set_threads(threads);
-    model.encode_images(images.data(), batch, s, s);  // warm-up
+    forward();  // warm-up
     std::vector<double> seconds;
     for (int r = 0; r < repeats; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      model.encode_images(images.data(), batch, s, s);
+      forward();
       seconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
