@@ -1,7 +1,5 @@
 #include "mll/label/job.hpp"
 
-#include "digests.hpp"
-
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -26,6 +24,7 @@
 #include "mll/feed/prefetch.hpp"
 #include "mll/label/labels.hpp"
 #include "mll/schedule/work_rule.hpp"
+#include "mll/zoo/digests.hpp"
 
 namespace mll::label {
 namespace {
@@ -214,8 +213,10 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
   // Hashing the model files (hundreds of MB each) is the first fixed cost of every run: files
   // unchanged since a run remembered their digest are not hashed again (digests.hpp), the others
   // concurrently, up to one per core.
-  ModelDigests digests(store.path() + ".digests");
+  zoo::ModelDigests digests(store.path() + ".digests");
   std::vector<std::future<store::ModelRecord>> records;
+  // Per model: the file's state before it was hashed (none for a remembered digest).
+  std::vector<std::optional<zoo::ModelDigests::FileState>> hashed;
   const std::size_t cores = static_cast<unsigned>(usable_cpu_count());
   const auto start_hashing = [&](std::size_t k) {
     if (k >= specs.size()) return;
@@ -226,7 +227,9 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
       std::promise<store::ModelRecord> ready;
       ready.set_value(record_with(specs[k], *known));
       records.push_back(ready.get_future());
+      hashed.emplace_back();
     } else {
+      hashed.push_back(zoo::ModelDigests::state_of(specs[k].model_path()));
       records.push_back(
           std::async(std::launch::async, [&spec = specs[k]] { return model_record(spec); }));
     }
@@ -237,7 +240,18 @@ WorkPlan plan_work(store::Store& store, const std::vector<zoo::ModelSpec>& specs
     store::ModelRecord record;
     try {
       record = records[k].get();
-      digests.remember(spec.model_path(), record.model_sha256);
+      if (hashed[k]) {
+        digests.remember(spec.model_path(), record.model_sha256, *hashed[k]);
+      } else if (const auto existing = store.find_model(spec.id);
+                 existing && existing->model_sha256 != record.model_sha256) {
+        // A remembered digest that disagrees with the store decides nothing (the digests file
+        // is only a cache): the file's own bytes do.
+        log::warn("model '", spec.id, "': the digest remembered for ", spec.model_path(),
+                  " is not the store's; hashing the file");
+        const auto before = zoo::ModelDigests::state_of(spec.model_path());
+        record = model_record(spec);
+        if (before) digests.remember(spec.model_path(), record.model_sha256, *before);
+      }
       start_hashing(k + cores);
     } catch (const Error& e) {
       start_hashing(k + cores);

@@ -15,6 +15,7 @@
 #include "mll/feed/inputs.hpp"
 #include "mll/feed/prefetch.hpp"
 #include "mll/select/match.hpp"
+#include "mll/zoo/digests.hpp"
 
 namespace mll::reuse {
 namespace {
@@ -365,6 +366,7 @@ ReuseReport run_reuse(const store::Store& store, const select::Task& task,
   std::map<std::string, MatrixD> predictions;
   for (const auto& id : needed) {
     const auto spec = spec_from_store(store, zoo, id);
+    zoo::check_labeled_file(spec, store.find_model(id)->model_sha256, store.path() + ".digests");
     log::info("reuse: running ", id, " over ", report.images.size(), " images");
     predictions.emplace(id, predict_model(spec, report.images, task.classes, options));
   }

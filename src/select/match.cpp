@@ -17,6 +17,7 @@
 #include "mll/core/log.hpp"
 #include "mll/feed/inputs.hpp"
 #include "mll/select/text_cache.hpp"
+#include "mll/zoo/digests.hpp"
 #include "mll/zoo/runner.hpp"
 
 namespace mll::select {
@@ -279,6 +280,9 @@ std::map<std::string, std::vector<float>> embed_texts(const store::Store& store,
     }
   }
   if (missing.empty()) return rows;
+  // The tower's text vectors join its labels' space, and the cache keeps them under the labeled
+  // file's digest.
+  zoo::check_labeled_file(spec, record->model_sha256, store.path() + ".digests");
   auto computed = encode_texts(spec, missing, static_cast<std::size_t>(text_threads(options)),
                                std::max<std::size_t>(1, options.batch));
   for (std::size_t i = 0; i < missing.size(); ++i) {

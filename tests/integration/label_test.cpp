@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -932,7 +933,7 @@ TEST_F(LabelWorldTest, UnchangedModelFilesAreNotHashedAgain) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find(trusted), std::string::npos) << r.err;  // nothing remembered yet
   const std::string digests = slurp(store_path() + ".digests");
-  EXPECT_EQ(std::count(digests.begin(), digests.end(), '\n'), 2) << digests;
+  EXPECT_EQ(std::count(digests.begin(), digests.end(), '\n'), 3) << digests;  // header + 2
   r = run_mll(args, dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("'small-0': " + trusted), std::string::npos) << r.err;
@@ -954,7 +955,43 @@ TEST_F(LabelWorldTest, UnchangedModelFilesAreNotHashedAgain) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.err.find(trusted), std::string::npos) << r.err;
   const std::string rewritten = slurp(store_path() + ".digests");
-  EXPECT_EQ(std::count(rewritten.begin(), rewritten.end(), '\n'), 2) << rewritten;
+  EXPECT_EQ(std::count(rewritten.begin(), rewritten.end(), '\n'), 3) << rewritten;
+}
+
+// The digests file is a cache that never decides against the store: a line with a flipped digit
+// fails its checksum and is ignored; a well-formed line whose digest is wrong (rewritten with a
+// valid checksum) disagrees with the store, so the file is hashed again; neither run fails.
+TEST_F(LabelWorldTest, ADamagedOrWrongDigestsFileOnlyMeansHashing) {
+  build(4, 2);
+  const std::string args = " label -v --store " + store_path() + " --zoo " + zoo() +
+                           " --batch 8 --unit 16 --device cpu --no-progress --threads 1";
+  auto r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string path = store_path() + ".digests";
+  const std::string good = slurp(path);
+  // The second line is the first model's: "checksum sha256 size ...". Flip a digit of its sha256.
+  const auto line = good.find('\n') + 1;
+  const auto end = good.find('\n', line);
+  std::string damaged = good;
+  damaged[line + 17] = damaged[line + 17] == '0' ? '1' : '0';
+  std::ofstream(path, std::ios::trunc) << damaged;
+  r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find(path + ": 1 damaged line(s) ignored"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(path), good);
+
+  // The same wrong digest under a checksum that matches it.
+  std::string fields = good.substr(line + 17, end - line - 17);
+  fields[0] = fields[0] == '0' ? '1' : '0';
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(checksum64(fields.data(), fields.size())));
+  std::ofstream(path, std::ios::trunc)
+      << good.substr(0, line) << hex << ' ' << fields << good.substr(end);
+  r = run_mll(args, dir_);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("is not the store's; hashing the file"), std::string::npos) << r.err;
+  EXPECT_EQ(slurp(path), good);  // the file's own digest remembered again
 }
 
 // A group that does not fit --memory is labeled in sub-groups: the store equals an unbounded

@@ -641,5 +641,40 @@ TEST_F(SelectWorldTest, AModelRelabeledFromAnotherFileDoesNotReuseItsVectors) {
   EXPECT_EQ(load(dir_ / "s.json")["timing"]["texts_embedded"], 0);
 }
 
+// A model file replaced after labeling (here by another model's file of the same size) is not
+// run next to the labels it did not make: matching that would embed texts with it, and reuse,
+// refuse it with a data error naming the file; texts already cached from the labeled file
+// still serve, and restoring the file serves again.
+TEST_F(SelectWorldTest, AModelFileChangedSinceLabelingIsRefused) {
+  const std::string sel = dir_ / "selection.json";
+  const std::string args = " --task " + (dir_ / "task.json") + " --zoo " + zoo() + " --out " + sel;
+  auto r = select(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(load(sel)["match_models"], json({"small-0"}));
+  const std::string model = dir_ / "models/small-0.pt";
+  const std::string other = dir_ / "models/small-1.pt";
+  ASSERT_EQ(stdfs::file_size(model), stdfs::file_size(other));
+  stdfs::copy_file(model, dir_ / "small-0.pt.orig");
+  stdfs::copy_file(other, model, stdfs::copy_options::overwrite_existing);
+
+  r = select(args + " --text-cache none");
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("model 'small-0': " + model + " is not the file it was labeled from"),
+            std::string::npos)
+      << r.err;
+  r = select(args);  // every text cached from the labeled file: no tower runs
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(load(sel)["timing"]["texts_embedded"], 0);
+  r = run_mll("reuse --store " + store() + " --task " + (dir_ / "task.json") + " --selection " +
+                  sel + " --zoo " + zoo() + " --out " + (dir_ / "out") + kFlags,
+              dir_);
+  EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_NE(r.err.find("is not the file it was labeled from"), std::string::npos) << r.err;
+
+  stdfs::copy_file(dir_ / "small-0.pt.orig", model, stdfs::copy_options::overwrite_existing);
+  r = select(args + " --text-cache none");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
 }  // namespace
 }  // namespace mll::test
