@@ -25,9 +25,15 @@ for ((f = 0; f < files; f++)); do
   [ -f "$work/zoo/vitb32-$f.pt" ] ||
     "$mll" zoo synth --kind vit-b32 --seed "$f" --id "vitb32-$f" --out "$work/zoo" >/dev/null
 done
+# Each model's record names the file its sidecar names (vitb32-(i mod MODEL_FILES).pt) by its
+# SHA-256, as `mll label` would have recorded it: select checks a tower's file before using it.
+for ((i = 0; i < 49; i++)); do sha256sum "$work/zoo/vitb32-$((i % files)).pt" | cut -c1-64; done \
+  >"$work/digests.txt"
+cmp -s "$work/digests.txt" "$full/digests.txt" || rm -rf "$full/store.h5" "$full/store.h5.d"
 # The tower the default rule picks (model-148) stores its own caption embeddings.
 [ -f "$full/store.h5" ] || "$build/src/select/selection_time" "$full" 2000 37500 75 49 512 100 \
-  "$work/zoo/vitb32-$((48 % files)).json" model-148
+  "$work/zoo/vitb32-$((48 % files)).json" model-148 "$work/digests.txt"
+cp "$work/digests.txt" "$full/digests.txt"
 /usr/bin/python3 - "$work" "$files" <<'PY'
 import json, sys
 work, files = sys.argv[1], int(sys.argv[2])

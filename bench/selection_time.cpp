@@ -3,10 +3,13 @@
 // by the nodes (per_node memberships each), M models of random unit vectors (dim d), a C-class
 // task and a matches file (5 random nodes per class with softmax-like weights). Usage:
 //   selection_time DIR [nodes 2000] [images 37500] [per_node 75] [models 49] [dim 512]
-//                  [classes 100] [SIDECAR MODEL_ID]
+//                  [classes 100] [SIDECAR MODEL_ID [DIGESTS]]
 // With SIDECAR, model MODEL_ID's caption rows are that text tower's embeddings of the captions
 // (the rest stays random): matching with that tower then finds text neighbours as it would in a
-// labeled store, so a task's node set has a realistic size.
+// labeled store, so a task's node set has a realistic size. DIGESTS: a file with one SHA-256 per
+// model, in order (model-100 first), recorded as the file each model was labeled from; `mll
+// select` checks a tower's file against it before it embeds texts. Without it the models get
+// stand-in digests, and only selections that load no tower (--matches) run on the store.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -119,13 +122,22 @@ int main(int argc, char** argv) {
     std::cerr << "\n";
     return out;
   };
+  std::vector<std::string> digests;
+  if (argc > 10) {
+    std::ifstream in(argv[10]);
+    for (std::string line; std::getline(in, line);) digests.push_back(line.substr(0, 64));
+    if (static_cast<long>(digests.size()) != models) {
+      std::cerr << argv[10] << ": " << digests.size() << " digests for " << models << " models\n";
+      return 65;
+    }
+  }
   for (long m = 0; m < models; ++m) {
     store::ModelRecord record;
     record.id = "model-" + std::to_string(100 + m);
-    // A distinct stand-in digest per model (the text cache is keyed by it).
+    // The file's digest, or a distinct stand-in per model (the text cache is keyed by it).
     char digest[65];
     std::snprintf(digest, sizeof digest, "%064ld", m + 1);
-    record.model_sha256 = digest;
+    record.model_sha256 = digests.empty() ? digest : digests[static_cast<std::size_t>(m)];
     record.sidecar_json = "{}";
     store.register_model(record);
     const auto text = record.id == tower_id ? tower_rows() : random_rows(captions);

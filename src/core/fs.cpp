@@ -74,8 +74,16 @@ std::string read_file(const std::string& path) {
   return out.str();
 }
 
-AtomicOutput::AtomicOutput(std::string path)
-    : path_(std::move(path)), temp_path_(path_ + ".tmp." + std::to_string(::getpid())) {}
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+AtomicOutput::AtomicOutput(std::string path, Temp temp)
+    : path_(std::move(path)),
+      temp_path_(path_ + ".tmp." + (temp == Temp::kHostAndPid ? host_name() + "." : "") +
+                 std::to_string(::getpid())) {}
 
 AtomicOutput::~AtomicOutput() {
   if (!committed_) {

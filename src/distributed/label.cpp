@@ -98,12 +98,14 @@ Inputs decode_inputs(const std::vector<char>& bytes, const std::vector<zoo::Mode
   return inputs;
 }
 
-// What this rank may give the models when no --memory was given: most of its GPU's free memory,
-// or its share of the host memory the node has left (its ranks split it). 0 when unknown.
-std::int64_t default_memory(const Comm& comm, const zoo::Device& device) {
+// What this rank may give the models when no --memory was given: most of its GPU's free memory
+// (split between the ranks of the node that label() put on the same GPU: all of them measure it
+// before anything is loaded), or its share of the host memory the node has left (its ranks
+// split it). 0 when unknown.
+std::int64_t default_memory(const Comm& comm, const zoo::Device& device, int device_sharers) {
   if (device.is_cuda()) {
     const std::int64_t free = zoo::cuda_free_memory(device.index);
-    return free > 0 ? free / 10 * 9 : 0;
+    return free > 0 ? free / std::max(1, device_sharers) / 10 * 9 : 0;
   }
   const MemoryAvailable host = available_memory();
   return host.bytes / std::max(1, comm.local_size()) / 10 * 8;
@@ -111,9 +113,9 @@ std::int64_t default_memory(const Comm& comm, const zoo::Device& device) {
 
 // Collective: the budget every rank plans with, the smallest over the ranks (rank 0 plans for
 // all of them).
-std::int64_t agree_memory(Comm& comm, const label::LabelOptions& options) {
+std::int64_t agree_memory(Comm& comm, const label::LabelOptions& options, int device_sharers) {
   if (options.memory >= 0) return options.memory;
-  const std::int64_t mine = default_memory(comm, options.run.device);
+  const std::int64_t mine = default_memory(comm, options.run.device, device_sharers);
   std::int64_t budget = 0;
   for (const auto v : comm.all_gather({static_cast<std::uint64_t>(mine)}, "memory budgets")) {
     const auto bytes = static_cast<std::int64_t>(v);
@@ -121,8 +123,10 @@ std::int64_t agree_memory(Comm& comm, const label::LabelOptions& options) {
   }
   if (budget > 0) {
     log::info("memory budget for the models: ", schedule::format_bytes(budget), " per rank (",
-              options.run.device.is_cuda() ? "90% of the GPU's free memory"
-                                           : "80% of the host memory available to each rank",
+              !options.run.device.is_cuda() ? "80% of the host memory available to each rank"
+              : device_sharers > 1
+                  ? cat("90% of the GPU's free memory, shared by ", device_sharers, " ranks")
+                  : std::string("90% of the GPU's free memory"),
               "; --memory to change)");
   }
   return budget;
@@ -202,18 +206,31 @@ void run_shards(Comm& comm, Coordinator* coordinator, label::Executor& executor,
 
 }  // namespace
 
+int ranks_on_device(int local_size, int devices, int index) {
+  if (local_size < 1 || devices < 1 || index < 0 || index >= devices) {
+    MLL_THROW(UsageError, "ranks_on_device: ", local_size, " ranks, GPU ", index, " of ", devices);
+  }
+  return (local_size - index + devices - 1) / devices;
+}
+
 label::LabelReport label(Comm& comm, const std::string& store_path,
                          const std::vector<zoo::ModelSpec>& specs, label::LabelOptions options,
                          StopFlag& stop) {
-  // One device per rank: the node-local rank picks the GPU.
+  // One device per rank: the node-local rank picks the GPU (round robin when the node has more
+  // ranks than GPUs: those ranks then share the GPU's memory budget). Where each rank sees only
+  // its own GPU (Slurm's --gpus-per-task), every rank's device 0 is a different GPU.
+  int device_sharers = 1;
   if (comm.size() > 1 && options.run.device.is_cuda() && zoo::cuda_device_count() > 0 &&
       std::getenv("MLL_KEEP_DEVICE") == nullptr) {
-    options.run.device.index = comm.local_rank() % zoo::cuda_device_count();
+    const int count = zoo::cuda_device_count();
+    options.run.device.index = comm.local_rank() % count;
+    if (count > 1)
+      device_sharers = ranks_on_device(comm.local_size(), count, options.run.device.index);
   }
   if (comm.rank() != 0) options.progress = false;
   // Before anything else, so that a rank dying in any later phase is reported by the others.
   const Lifeline lifeline(comm);
-  options.memory = agree_memory(comm, options);
+  options.memory = agree_memory(comm, options, device_sharers);
   options.workers = comm.size();
   if (options.shared_crops.empty()) {
     options.shared_crops =

@@ -148,15 +148,18 @@ bool is_cache_file(const std::string& name) {
   return digits(0, dash) && digits(dash + 1, dot) && (rest.empty() || rest.rfind(".tmp.", 0) == 0);
 }
 
-// Removes `<name>.tmp.<pid>` files in `folder` whose writer is gone (a killed run); the file
-// of a live writer (another rank sharing the cache) is left alone.
+// Removes `<name>.tmp.<host>.<pid>` files in `folder` written on this machine by a process that
+// is gone (a killed run). The file of a live writer (another rank sharing the cache) and every
+// file written on another machine (whose processes cannot be seen from here: the cache may be
+// on a shared file system) are left alone.
 void remove_stale_temporaries(const stdfs::path& folder) {
+  const std::string mine = ".tmp." + fs::host_name() + ".";
   std::error_code ec;
   for (const auto& entry : stdfs::directory_iterator(folder, ec)) {
     const std::string name = entry.path().filename().string();
-    const auto at = name.rfind(".tmp.");
-    if (at == std::string::npos || at + 5 >= name.size()) continue;
-    const std::string digits = name.substr(at + 5);
+    const auto at = name.rfind(mine);
+    if (at == std::string::npos || at + mine.size() >= name.size()) continue;
+    const std::string digits = name.substr(at + mine.size());
     if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
     const pid_t pid = static_cast<pid_t>(std::stol(digits));
     if (::kill(pid, 0) == 0 || errno != ESRCH) continue;
@@ -288,7 +291,7 @@ void CropCache::read(std::int64_t row, std::uint8_t* out) const {
 
 void CropCache::start_writing() {
   MLL_CHECK(!impl_->hit && !impl_->output, "crop cache: already cached or being written");
-  impl_->output.emplace(impl_->path);
+  impl_->output.emplace(impl_->path, fs::AtomicOutput::Temp::kHostAndPid);
   const std::string& temp = impl_->output->temp_path();
   impl_->writer = Fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (impl_->writer.get() < 0) MLL_THROW(IoError, temp, ": cannot create: ", std::strerror(errno));

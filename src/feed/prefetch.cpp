@@ -158,7 +158,11 @@ image::RgbImage Prefetcher::produce(std::int64_t index, std::unique_lock<std::mu
   const std::string bytes = read(index);
   if (reading.owns_lock()) reading.unlock();
   image::RgbImage crop = decode(index, bytes);
-  if (cache_ != nullptr) write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
+  // A damaged crop of a cache file being read is decoded again; only a file being written (a
+  // miss) takes crops.
+  if (cache_ != nullptr && !cache_->hit()) {
+    write_to_cache(rows_[static_cast<std::size_t>(index)], crop);
+  }
   return crop;
 }
 

@@ -124,9 +124,15 @@ std::int64_t parse_bytes(const std::string& text) {
                                                          {"gib", 1073741824.0},
                                                          {"tib", 1099511627776.0}};
   for (const auto& [name, scale] : units) {
-    if (unit == name && value >= 0 && std::isfinite(value)) {
-      return static_cast<std::int64_t>(std::llround(value * scale));
+    if (unit != name || !(value >= 0) || !std::isfinite(value)) continue;
+    const double bytes = value * scale;
+    // llround is undefined past int64's range; 2^62 bytes (4 EiB) is beyond any machine.
+    if (bytes > 4.6e18) MLL_THROW(UsageError, "'", text, "' is too large a memory size");
+    // A positive size that rounds to nothing would read as 0, "no limit".
+    if (bytes > 0 && bytes < 1) {
+      MLL_THROW(UsageError, "'", text, "' is less than one byte (0 means no limit)");
     }
+    return static_cast<std::int64_t>(std::llround(bytes));
   }
   MLL_THROW(UsageError, "'", text, "' is not a memory size (e.g. 4GiB, 24GB, 0 for no limit)");
 }

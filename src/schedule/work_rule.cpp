@@ -100,8 +100,10 @@ WorkRule work_rule(const std::vector<MakespanModel>& models, int workers, std::i
   WorkRule rule;
   rule.ideal_s = all_gflops * static_cast<double>(images) / (o.gpu_tflops * 1e3 * workers);
   if (o.fixed_unit == 0) {
+    // At least one byte: a cap that rounds to 0 would read as "none" and drop the memory budget
+    // with it; a cap of one byte leaves every model a sub-group of its own.
     rule.load_cap =
-        static_cast<std::int64_t>(std::llround(o.load_fraction * rule.ideal_s * o.load_gbps * 1e9));
+        std::max<std::int64_t>(1, std::llround(o.load_fraction * rule.ideal_s * o.load_gbps * 1e9));
     rule.cap = o.memory > 0 ? std::min(o.memory, rule.load_cap) : rule.load_cap;
   } else {
     rule.cap = o.memory;

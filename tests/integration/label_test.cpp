@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "label_world.hpp"
+#include "mll/core/fs.hpp"
 #include "mll/core/hash.hpp"
 #include "mll/distributed/label.hpp"
 #include "mll/feed/inputs.hpp"
@@ -838,17 +839,22 @@ TEST_F(LabelWorldTest, FlippedBitsAreFoundByVerifyAndCorruptCropsAreNotUsed) {
     f.seekp(-100, std::ios::end);
     f.put('\x7f');
   }
-  // The temporary file of a killed run (its process is gone) is removed by the next run.
-  const std::string stray =
-      std::filesystem::path(crops).parent_path().string() + "/0-16.crops.tmp.99999999";
+  // The temporary file of a killed run on this machine (its process is gone) is removed by the
+  // next run; one written on another machine (whose processes cannot be seen) is not.
+  const std::string folder = std::filesystem::path(crops).parent_path().string();
+  const std::string stray = folder + "/0-16.crops.tmp." + fs::host_name() + ".99999999";
+  const std::string elsewhere = folder + "/0-16.crops.tmp.some-other-node.99999999";
   std::ofstream(stray) << "partial crops of a killed run";
+  std::ofstream(elsewhere) << "partial crops of a run on another node";
   const std::string again = dir_ / "again.h5";
   ASSERT_EQ(probe_store(again).exit_code, 0);
   const auto r = run_mll(
       "label --store " + again + " --zoo " + zoo() + kLabelFlags + " --image-cache " + cache, dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("does not match its digest"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("image cache not written"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(stray));
+  EXPECT_TRUE(std::filesystem::exists(elsewhere));
   expect_same_embeddings(store_path(), again, ids_);
 }
 

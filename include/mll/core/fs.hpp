@@ -19,11 +19,18 @@ void require_input_file(const std::string& path, const std::string& what);
 // Reads a whole file. Throws DataError when it is missing, IoError when reading fails.
 std::string read_file(const std::string& path);
 
+// This machine's host name ("localhost" when it cannot be read). Does not throw.
+std::string host_name();
+
 // Writes to "<path>.tmp.<pid>" and renames it to `path` on commit(); the destructor removes the
-// temporary file if commit() was never reached.
+// temporary file if commit() was never reached. In a folder that processes on several machines
+// write (a cache on a shared file system), Temp::kHostAndPid names it "<path>.tmp.<host>.<pid>":
+// pids are unique on one machine only, and a temporary can be called stale (its writer gone)
+// only by a process on the machine that wrote it.
 class AtomicOutput {
  public:
-  explicit AtomicOutput(std::string path);
+  enum class Temp { kPid, kHostAndPid };
+  explicit AtomicOutput(std::string path, Temp temp = Temp::kPid);
   ~AtomicOutput();
   AtomicOutput(const AtomicOutput&) = delete;
   AtomicOutput& operator=(const AtomicOutput&) = delete;

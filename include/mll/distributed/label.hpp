@@ -42,6 +42,11 @@ label::LabelReport label_here(const std::string& store_path,
                               const std::vector<zoo::ModelSpec>& specs,
                               const label::LabelOptions& options);
 
+// How many of a node's `local_size` ranks label() puts on GPU `index` of `devices` (rank r takes
+// GPU r % devices): the ranks that share its memory budget. UsageError unless
+// 0 <= index < devices and local_size >= 1.
+int ranks_on_device(int local_size, int devices, int index);
+
 // Thread counts given on the command line (0: choose).
 struct ThreadRequest {
   int model = 0;   // --threads

@@ -135,6 +135,27 @@ class ProtocolTest : public ::testing::TestWithParam<int> {
   label::LabelOptions options_;
 };
 
+// Ranks beyond the GPUs of a node go round robin, and each GPU's budget is split between the
+// ranks on it: 4 ranks on 2 GPUs, 2 each; 5 on 2, 3 on GPU 0 and 2 on GPU 1.
+TEST(DeviceSharing, RanksOnAGpuAreThoseTheRoundRobinPutsThere) {
+  EXPECT_EQ(distributed::ranks_on_device(4, 2, 0), 2);
+  EXPECT_EQ(distributed::ranks_on_device(4, 2, 1), 2);
+  EXPECT_EQ(distributed::ranks_on_device(5, 2, 0), 3);
+  EXPECT_EQ(distributed::ranks_on_device(5, 2, 1), 2);
+  EXPECT_EQ(distributed::ranks_on_device(3, 8, 2), 1);
+  EXPECT_EQ(distributed::ranks_on_device(1, 1, 0), 1);
+  for (int size = 1; size <= 9; ++size) {
+    for (int devices = 1; devices <= 4; ++devices) {
+      int sum = 0;
+      for (int index = 0; index < devices; ++index)
+        sum += distributed::ranks_on_device(size, devices, index);
+      EXPECT_EQ(sum, size) << size << " ranks on " << devices << " GPUs";
+    }
+  }
+  EXPECT_THROW(distributed::ranks_on_device(4, 2, 2), UsageError);
+  EXPECT_THROW(distributed::ranks_on_device(0, 2, 0), UsageError);
+}
+
 TEST_P(ProtocolTest, EveryRankCountGivesTheOneProcessStore) {
   const int ranks = GetParam();
   const std::string ref = reference();

@@ -90,6 +90,23 @@ TEST(DistWorkRule, SubGroupsRespectTheMemoryBudgetAndTheLoadCap) {
   }
 }
 
+// A makespan so short that the load cap rounds to nothing still caps (every model alone), and
+// never drops the memory budget: three 10-billion-parameter models of almost no cost, one image.
+TEST(DistWorkRule, ATinyLoadCapKeepsTheMemoryBudget) {
+  std::vector<MakespanModel> models;
+  for (int i = 0; i < 3; ++i)
+    models.push_back({"big-" + std::to_string(i), "g", 10'000'000'000, 1e-9});
+  const std::int64_t memory = 30'000'000'000;  // one model's 20 GB of float16 weights, not two
+  const auto rule = work_rule(models, 1, 1, defaults(memory));
+  EXPECT_EQ(rule.load_cap, 1);
+  EXPECT_EQ(rule.cap, 1);
+  ASSERT_EQ(rule.subgroups.size(), 3u);
+  for (const auto& s : rule.subgroups) {
+    EXPECT_EQ(s.models.size(), 1u);
+    EXPECT_LE(s.footprint, memory);
+  }
+}
+
 TEST(DistWorkRule, FewGpusKeepGroupsWholeManySplitThem) {
   const auto models = openclip49();
   EXPECT_EQ(work_rule(models, 8, 150000, defaults()).subgroups.size(), 9u);
