@@ -281,7 +281,8 @@ std::map<std::string, std::vector<float>> embed_texts(const store::Store& store,
   }
   if (missing.empty()) return rows;
   // The tower's text vectors join its labels' space, and the cache keeps them under the labeled
-  // file's digest.
+  // file's digest. (Like the text cache, `<store>.digests` is written beside the store when the
+  // file had to be hashed.)
   zoo::check_labeled_file(spec, record->model_sha256, store.path() + ".digests");
   auto computed = encode_texts(spec, missing, static_cast<std::size_t>(text_threads(options)),
                                std::max<std::size_t>(1, options.batch));

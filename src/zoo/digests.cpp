@@ -138,6 +138,7 @@ void check_labeled_file(const ModelSpec& spec, const std::string& labeled_sha256
                         const std::string& digests_path) {
   ModelDigests digests(digests_path);
   const std::string now = file_sha256(spec.model_path(), digests);
+  digests.save();  // only when it hashed
   if (now != labeled_sha256) {
     MLL_THROW(DataError, "model '", spec.id, "': ", spec.model_path(),
               " is not the file it was labeled from (sha256 ", labeled_sha256.substr(0, 12),
