@@ -211,7 +211,8 @@ void TextCache::save() const {
     std::filesystem::create_directories(dir_, ec);
     if (ec) MLL_THROW(IoError, dir_, ": ", ec.message());
     const std::string bytes = encode(key_, dim_, rows_);
-    fs::AtomicOutput out(file());
+    // Tasks may be selected on several machines at once against one shared store.
+    fs::AtomicOutput out(file(), fs::AtomicOutput::Temp::kHostAndPid);
     {
       std::ofstream stream(out.temp_path(), std::ios::binary | std::ios::trunc);
       if (!stream) MLL_THROW(IoError, out.temp_path(), ": cannot write");

@@ -107,7 +107,8 @@ void ModelDigests::remember(const std::string& file, const std::string& sha256,
 void ModelDigests::save() const {
   if (path_.empty() || !changed_) return;
   try {
-    fs::AtomicOutput out(path_);
+    // Written by label and select, possibly on several machines at once.
+    fs::AtomicOutput out(path_, fs::AtomicOutput::Temp::kHostAndPid);
     {
       std::ofstream file(out.temp_path(), std::ios::trunc);
       file << kHeader << '\n';
