@@ -138,14 +138,21 @@ std::string file_sha256(const std::string& file, ModelDigests& digests) {
 void check_labeled_file(const ModelSpec& spec, const std::string& labeled_sha256,
                         const std::string& digests_path) {
   ModelDigests digests(digests_path);
-  const std::string now = file_sha256(spec.model_path(), digests);
-  digests.save();  // only when it hashed
-  if (now != labeled_sha256) {
-    MLL_THROW(DataError, "model '", spec.id, "': ", spec.model_path(),
-              " is not the file it was labeled from (sha256 ", labeled_sha256.substr(0, 12),
-              ", now ", now.substr(0, 12), "); restore that file, or label this one under ",
-              "another id");
+  const std::string& file = spec.model_path();
+  if (digests.lookup(file) == labeled_sha256) return;
+  // Not remembered, or remembered otherwise (the digests file is only a cache): the file's own
+  // bytes decide. Only an agreeing digest is remembered; `mll label` hashes a replaced file
+  // itself.
+  const auto before = ModelDigests::state_of(file);
+  const std::string now = sha256_file(file);
+  if (now == labeled_sha256) {
+    if (before) digests.remember(file, now, *before);
+    digests.save();
+    return;
   }
+  MLL_THROW(DataError, "model '", spec.id, "': ", file, " is not the file it was labeled from ",
+            "(sha256 ", labeled_sha256.substr(0, 12), ", now ", now.substr(0, 12),
+            "); restore that file, or label this one under another id");
 }
 
 }  // namespace mll::zoo

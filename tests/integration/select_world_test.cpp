@@ -5,12 +5,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "label_world.hpp"
+#include "mll/core/hash.hpp"
 #include "mll/feed/inputs.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/runner.hpp"
@@ -657,8 +659,10 @@ TEST_F(SelectWorldTest, AModelFileChangedSinceLabelingIsRefused) {
   stdfs::copy_file(model, dir_ / "small-0.pt.orig");
   stdfs::copy_file(other, model, stdfs::copy_options::overwrite_existing);
 
+  const std::string digests = slurp(store() + ".digests");
   r = select(args + " --text-cache none");
   EXPECT_EQ(r.exit_code, 65) << r.err;
+  EXPECT_EQ(slurp(store() + ".digests"), digests);  // the replaced file's digest not remembered
   EXPECT_NE(r.err.find("model 'small-0': " + model + " is not the file it was labeled from"),
             std::string::npos)
       << r.err;
@@ -674,6 +678,28 @@ TEST_F(SelectWorldTest, AModelFileChangedSinceLabelingIsRefused) {
   stdfs::copy_file(dir_ / "small-0.pt.orig", model, stdfs::copy_options::overwrite_existing);
   r = select(args + " --text-cache none");
   ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// A remembered digest never refuses a good file: one that disagrees with the store (rewritten
+// with a valid checksum) is checked by hashing the file, and the file's own digest is
+// remembered again.
+TEST_F(SelectWorldTest, AWrongRememberedDigestIsCheckedByHashing) {
+  const std::string path = store() + ".digests";
+  const std::string good = slurp(path);
+  const auto line = good.find('\n') + 1;  // after the header: the first file's line
+  const auto end = good.find('\n', line);
+  ASSERT_NE(good.substr(line, end - line).find("small-0.pt"), std::string::npos) << good;
+  std::string fields = good.substr(line + 17, end - line - 17);  // after "checksum "
+  fields[0] = fields[0] == '0' ? '1' : '0';
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(checksum64(fields.data(), fields.size())));
+  std::ofstream(path, std::ios::trunc)
+      << good.substr(0, line) << hex << ' ' << fields << good.substr(end);
+  const auto r = select(" --task " + (dir_ / "task.json") + " --zoo " + zoo() + " --out " +
+                        (dir_ / "s.json") + " --text-cache none");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(slurp(path), good);
 }
 
 }  // namespace

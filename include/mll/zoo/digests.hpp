@@ -69,9 +69,11 @@ std::string file_sha256(const std::string& file, ModelDigests& digests);
 
 // Throws DataError naming `spec`'s file unless its SHA-256 is `labeled_sha256` (the store's
 // record of the file the model was labeled from): a model run next to its labels (matching,
-// reuse) must be the one labeled. `digests_path`: the remembered digests; a file that had to be
-// hashed is remembered there (a failure to write it is a warning: a read-only store's folder
-// only means hashing next time). Throws IoError when the file cannot be read.
+// reuse) must be the one labeled. `digests_path`: the remembered digests, which only spare the
+// hash when they agree with `labeled_sha256` (anything else is decided by hashing the file); a
+// file hashed and found to be the labeled one is remembered there (a failure to write it is a
+// warning: a read-only store's folder only means hashing next time). Throws IoError when the
+// file cannot be read.
 void check_labeled_file(const ModelSpec& spec, const std::string& labeled_sha256,
                         const std::string& digests_path);
 
