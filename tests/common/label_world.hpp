@@ -5,12 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
 
+#include "mll/core/hash.hpp"
 #include "mll/graph/graph.hpp"
 #include "mll/image/image.hpp"
 #include "mll/label/job.hpp"
@@ -89,6 +91,18 @@ inline std::vector<std::string> write_world_models(const std::string& dir, const
   return ids;
 }
 
+// `digests` (the text of a <store>.digests file) with its first file's SHA-256 changed in one
+// digit under a checksum that matches the changed line: a well-formed line with a wrong digest.
+inline std::string with_wrong_first_digest(const std::string& digests) {
+  const auto line = digests.find('\n') + 1;  // after the header
+  const auto end = digests.find('\n', line);
+  std::string fields = digests.substr(line + 17, end - line - 17);  // after "checksum "
+  fields[0] = fields[0] == '0' ? '1' : '0';
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(checksum64(fields.data(), fields.size())));
+  return digests.substr(0, line) + hex + ' ' + fields + digests.substr(end);
+}
 // Copies a store (index and folder) to `to`, e.g. a fresh copy of an empty store per run.
 inline void copy_store(const std::string& from, const std::string& to) {
   std::filesystem::copy_file(from, to);

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -977,7 +976,6 @@ TEST_F(LabelWorldTest, ADamagedOrWrongDigestsFileOnlyMeansHashing) {
   const std::string good = slurp(path);
   // The second line is the first model's: "checksum sha256 size ...". Flip a digit of its sha256.
   const auto line = good.find('\n') + 1;
-  const auto end = good.find('\n', line);
   std::string damaged = good;
   damaged[line + 17] = damaged[line + 17] == '0' ? '1' : '0';
   std::ofstream(path, std::ios::trunc) << damaged;
@@ -987,13 +985,7 @@ TEST_F(LabelWorldTest, ADamagedOrWrongDigestsFileOnlyMeansHashing) {
   EXPECT_EQ(slurp(path), good);
 
   // The same wrong digest under a checksum that matches it.
-  std::string fields = good.substr(line + 17, end - line - 17);
-  fields[0] = fields[0] == '0' ? '1' : '0';
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(checksum64(fields.data(), fields.size())));
-  std::ofstream(path, std::ios::trunc)
-      << good.substr(0, line) << hex << ' ' << fields << good.substr(end);
+  std::ofstream(path, std::ios::trunc) << with_wrong_first_digest(good);
   r = run_mll(args, dir_);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("is not the store's; hashing the file"), std::string::npos) << r.err;

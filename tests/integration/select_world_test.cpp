@@ -5,14 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "label_world.hpp"
-#include "mll/core/hash.hpp"
 #include "mll/feed/inputs.hpp"
 #include "mll/store/store.hpp"
 #include "mll/zoo/runner.hpp"
@@ -689,13 +687,7 @@ TEST_F(SelectWorldTest, AWrongRememberedDigestIsCheckedByHashing) {
   const auto line = good.find('\n') + 1;  // after the header: the first file's line
   const auto end = good.find('\n', line);
   ASSERT_NE(good.substr(line, end - line).find("small-0.pt"), std::string::npos) << good;
-  std::string fields = good.substr(line + 17, end - line - 17);  // after "checksum "
-  fields[0] = fields[0] == '0' ? '1' : '0';
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(checksum64(fields.data(), fields.size())));
-  std::ofstream(path, std::ios::trunc)
-      << good.substr(0, line) << hex << ' ' << fields << good.substr(end);
+  std::ofstream(path, std::ios::trunc) << with_wrong_first_digest(good);
   const auto r = select(" --task " + (dir_ / "task.json") + " --zoo " + zoo() + " --out " +
                         (dir_ / "s.json") + " --text-cache none");
   ASSERT_EQ(r.exit_code, 0) << r.err;
